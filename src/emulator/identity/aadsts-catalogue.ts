@@ -90,10 +90,18 @@ export function isAadstsCode(code: number): code is AadstsCode {
   return Object.hasOwn(AADSTS, code);
 }
 
+const MAX_REFLECTED = 256;
+
+/** A caller-supplied value as it may appear in a description: one line, bounded. */
+function reflect(value: string | number): string {
+  const oneLine = String(value).replace(/[\u0000-\u001f\u007f]/g, '');
+  return oneLine.length > MAX_REFLECTED ? `${oneLine.slice(0, MAX_REFLECTED)}...` : oneLine;
+}
+
 /** Fills `{name}` placeholders; unknown names stay visible rather than vanish. */
 export function fillTemplate(text: string, params: Record<string, string | number | undefined>): string {
   return text.replace(/\{(\w+)\}/g, (whole, name: string) => {
     const value = params[name];
-    return value === undefined ? whole : String(value);
+    return value === undefined ? whole : reflect(value);
   });
 }

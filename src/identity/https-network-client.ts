@@ -1,0 +1,100 @@
+// The HTTP client msal-node uses for every call to the identity platform: node:https with a
+// chosen CA (the emulator's, or the system's for Microsoft), a timeout, and a bound on response
+// size, so a broken or hostile endpoint gives an error rather than a hang or unbounded memory.
+import { request } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+
+export interface HttpsNetworkClientOptions {
+  /** Extra CA certificates to trust (PEM), e.g. the emulator's; system CAs stay trusted. */
+  caPem?: string;
+  timeoutMs?: number;
+  maxResponseBytes?: number;
+}
+
+export class IdentityEndpointError extends Error {
+  readonly code: 'timeout' | 'too_large' | 'not_json' | 'network';
+  readonly url: string;
+  constructor(code: IdentityEndpointError['code'], url: string, message: string) {
+    super(message);
+    this.name = 'IdentityEndpointError';
+    this.code = code;
+    this.url = url;
+  }
+}
+
+function withoutQuery(url: string): string {
+  return url.split('?')[0] ?? url;
+}
+
+export class HttpsNetworkClient implements INetworkModule {
+  readonly #ca: string[] | undefined;
+  readonly #timeoutMs: number;
+  readonly #maxBytes: number;
+
+  constructor(options: HttpsNetworkClientOptions = {}) {
+    // Passing `ca` replaces Node's bundle, so keep the system roots beside the extra CA.
+    this.#ca = options.caPem ? [...rootCertificates, options.caPem] : undefined;
+    this.#timeoutMs = options.timeoutMs ?? 15_000;
+    this.#maxBytes = options.maxResponseBytes ?? 1024 * 1024;
+  }
+
+  sendGetRequestAsync<T>(url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
+    return this.#send<T>('GET', url, options, timeout);
+  }
+
+  sendPostRequestAsync<T>(url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
+    return this.#send<T>('POST', url, options);
+  }
+
+  #send<T>(method: string, url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
+    const timeoutMs = timeout ?? this.#timeoutMs;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          headers: { ...options?.headers, ...(options?.body !== undefined ? { 'content-length': Buffer.byteLength(options.body) } : {}) },
+          ...(this.#ca ? { ca: this.#ca } : {}),
+          timeout: timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > this.#maxBytes) {
+              req.destroy(new IdentityEndpointError('too_large', url, `${withoutQuery(url)} sent more than ${this.#maxBytes} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const headers: Record<string, string> = {};
+            for (const [name, value] of Object.entries(res.headers)) {
+              if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+            }
+            let body: unknown;
+            try {
+              body = text === '' ? {} : JSON.parse(text);
+            } catch {
+              reject(new IdentityEndpointError('not_json', url, `${withoutQuery(url)} answered HTTP ${res.statusCode} with a body that is not JSON`));
+              return;
+            }
+            resolve({ headers, body: body as T, status: res.statusCode ?? 0 });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => {
+        req.destroy(new IdentityEndpointError('timeout', url, `${withoutQuery(url)} did not answer within ${timeoutMs} ms`));
+      });
+      req.on('error', (err) => {
+        reject(err instanceof IdentityEndpointError ? err : new IdentityEndpointError('network', url, `${withoutQuery(url)}: ${err.message}`));
+      });
+      if (options?.body !== undefined) req.write(options.body);
+      req.end();
+    });
+  }
+}
