@@ -8,7 +8,7 @@
  * Mail uid/gid. Dovecot refuses uid 0 for mail whatever first_valid_uid says ("Invalid settings in
  * userdb: userdb returned 0 as uid", the session is dropped after login). As root we give every
  * user the static uid/gid 65534 (nobody/nogroup), chown mailRoot to it and make the temp dir 0755
- * so imap/pop3/lmtp (running as 65534) reach <mailRoot>/<user>/Maildir. The auth service runs as
+ * so imap/pop3/lmtp (running as 65534) reach <mailRoot>/<user@domain>/Maildir. The auth service runs as
  * root (`service auth { user = root }`), so keysDir and introspectionCaFile can live anywhere.
  * A test running as root that writes into a Maildir directly must chown what it creates to 65534.
  * As non-root, everything runs as the calling user: default_internal_user/default_login_user and
@@ -81,7 +81,7 @@ export interface Dovecot {
   /** Dovecot auth-client protocol (for Postfix `smtpd_sasl_type = dovecot`, `inet:127.0.0.1:<port>`). */
   authPort: number;
   dir: string;
-  /** Home folders live at <mailRoot>/<user's local part, lower-cased>/Maildir. */
+  /** Home folders live at <mailRoot>/<whole user name, lower-cased>/Maildir (e.g. adele.vance@contoso.example). */
   mailRoot: string;
   stop(): Promise<void>;
   log(): Promise<string>;
@@ -213,7 +213,7 @@ passdb {
 }
 userdb {
   driver = static
-  args = uid=${id.uid} gid=${id.gid} home=${dir}/mail/%n allow_all_users=yes
+  args = uid=${id.uid} gid=${id.gid} home=${dir}/mail/%u allow_all_users=yes
 }
 
 namespace inbox {

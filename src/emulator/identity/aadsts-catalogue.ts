@@ -81,6 +81,12 @@ export const AADSTS = {
   50147: { error: 'invalid_request', status: 400, text: 'The code challenge method is invalid. Supported methods: plain, S256.' },
   501491: { error: 'invalid_request', status: 400, text: 'Invalid size of Code_Challenge parameter.' },
   90015: { error: 'invalid_request', status: 400, text: "Requested parameter '{name}' is duplicated." },
+  700051: { error: 'unsupported_response_type', status: 400, text: "response_type '{responseType}' is not enabled for the application." },
+  90023: { error: 'invalid_request', status: 400, text: "Unsupported 'prompt' value." },
+  // [C] Entra refuses select_account with a login_hint; its exact code and text are undocumented.
+  90024: { error: 'invalid_request', status: 400, text: "The 'prompt' value 'select_account' can't be used together with 'login_hint'." },
+  9002325: { error: 'invalid_request', status: 400, text: 'Proof Key for Code Exchange is required for cross-origin authorization code redemption.' },
+  9002327: { error: 'invalid_request', status: 400, text: "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests." },
   9002331: { error: 'invalid_request', status: 400, text: "Application '{appId}'({appName}) is configured for use by Microsoft Account users only. Please use the /consumers endpoint to serve this request." },
 } as const satisfies Record<number, AadstsEntry>;
 

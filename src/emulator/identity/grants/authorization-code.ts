@@ -7,11 +7,11 @@ import { parseScopes, UnknownResourceError } from '../scopes.ts';
 import { hashToken } from '../state.ts';
 import { chooseResource, issueUserTokens, type TokenResponse } from '../tokens.ts';
 import { redirectUriKind } from '../redirect-uris.ts';
-import { authenticateUserFlowClient, checkUserMayGetTokens, type TokenRequestContext } from './context.ts';
+import { authenticateUserFlowClient, checkUserMayGetTokens, type TokenRequestContext, requireClientId } from './context.ts';
 
 export async function redeemAuthorizationCode(ctx: TokenRequestContext): Promise<TokenResponse> {
   const { state, form } = ctx;
-  const app = findApp(state.scenario, form.require('client_id'), ctx.authority);
+  const app = findApp(state.scenario, requireClientId(ctx), ctx.authority);
   const code = form.require('code');
   const redirectUri = form.require('redirect_uri');
   const record = state.codes.get(hashToken(code));
@@ -25,6 +25,9 @@ export async function redeemAuthorizationCode(ctx: TokenRequestContext): Promise
 
   const kind = redirectUriKind(app, record.redirectUri);
   if (kind === 'web' && ctx.origin) throw new AadError(9002326, { origin: ctx.origin });
+  // A single-page app redeems from the browser (an Origin header), and only with PKCE.
+  if (kind === 'spa' && !ctx.origin) throw new AadError(9002327);
+  if (kind === 'spa' && record.codeChallenge === undefined) throw new AadError(9002325);
   const appidacr = await authenticateUserFlowClient(ctx, app, kind !== 'web');
 
   if (record.codeChallenge !== undefined) {

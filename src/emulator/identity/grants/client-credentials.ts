@@ -5,12 +5,12 @@ import { findApp, servicePrincipalId } from '../directory.ts';
 import { authenticateClient } from '../client-auth.ts';
 import { parseScopes, UnknownResourceError } from '../scopes.ts';
 import { issueAppToken, type TokenResponse } from '../tokens.ts';
-import { credentialOf, tokenEndpointAudiences, type TokenRequestContext } from './context.ts';
+import { credentialOf, tokenEndpointAudiences, type TokenRequestContext, requireClientId } from './context.ts';
 
 export async function clientCredentials(ctx: TokenRequestContext): Promise<TokenResponse> {
   const { state, form, authority } = ctx;
   if (authority.kind === 'common' || authority.kind === 'consumers') throw new AadError(9001023);
-  const app = findApp(state.scenario, form.require('client_id'), authority);
+  const app = findApp(state.scenario, requireClientId(ctx), authority);
   const rawScope = form.require('scope');
   const tenant = authority.kind === 'tenant' ? authority.tenant : state.scenario.tenants.find((t) => t.id === app.homeTenant);
   if (!tenant) throw new AadError(90002, { tenant: app.homeTenant });

@@ -13,10 +13,18 @@ export interface TokenRequestContext {
   authority: Authority;
   form: FormParams;
   grantType: string;
+  /** From the body, or from HTTP Basic when the body has none. */
+  clientId?: string;
   /** The `Authorization` header (HTTP Basic client secrets). */
   authorization?: string;
   /** The `Origin` header: set by browsers, so by single-page apps. */
   origin?: string;
+}
+
+/** The client id, wherever the client sent it; AADSTS900144 when it sent none. */
+export function requireClientId(ctx: TokenRequestContext): string {
+  if (!ctx.clientId) throw new AadError(900144, { name: 'client_id' });
+  return ctx.clientId;
 }
 
 /** Token endpoint URLs of the authority: any is a valid `aud` of a client assertion. */

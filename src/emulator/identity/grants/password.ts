@@ -5,11 +5,11 @@ import { checkUserForAuthority, findApp, missingConsent } from '../directory.ts'
 import { isPublicOnly } from '../client-auth.ts';
 import { parseScopes, UnknownResourceError } from '../scopes.ts';
 import { chooseResource, issueUserTokens, type TokenResponse } from '../tokens.ts';
-import { authenticateUserFlowClient, checkUserMayGetTokens, type TokenRequestContext } from './context.ts';
+import { authenticateUserFlowClient, checkUserMayGetTokens, type TokenRequestContext, requireClientId } from './context.ts';
 
 export async function passwordGrant(ctx: TokenRequestContext): Promise<TokenResponse> {
   const { state, form } = ctx;
-  const app = findApp(state.scenario, form.require('client_id'), ctx.authority);
+  const app = findApp(state.scenario, requireClientId(ctx), ctx.authority);
   const username = form.require('username');
   const password = form.require('password');
   const rawScope = form.require('scope');

@@ -6,7 +6,7 @@ import { parseScopes, UnknownResourceError, type Permission } from '../scopes.ts
 import { hashToken } from '../state.ts';
 import { chooseResource, issueUserTokens, type TokenResponse } from '../tokens.ts';
 import { isPublicOnly } from '../client-auth.ts';
-import { authenticateUserFlowClient, checkUserMayGetTokens, type TokenRequestContext } from './context.ts';
+import { authenticateUserFlowClient, checkUserMayGetTokens, type TokenRequestContext, requireClientId } from './context.ts';
 
 const NINETY_DAYS_MS = 90 * 86_400_000;
 const SPA_LIFETIME_MS = 86_400_000;
@@ -21,7 +21,7 @@ function consentedPermissions(ctx: TokenRequestContext, clientId: string, userUp
 
 export async function redeemRefreshToken(ctx: TokenRequestContext): Promise<TokenResponse> {
   const { state, form } = ctx;
-  const app = findApp(state.scenario, form.require('client_id'), ctx.authority);
+  const app = findApp(state.scenario, requireClientId(ctx), ctx.authority);
   const token = form.require('refresh_token');
   const record = state.refreshTokens.get(hashToken(token));
   const notValid = { parameter: "'refresh_token' or 'assertion'", problem: 'is not valid' };

@@ -41,6 +41,7 @@ export function registerTokenRoutes(app: FastifyInstance, state: IdentityState):
       authority,
       form,
       grantType,
+      ...(clientId ? { clientId } : {}),
       ...(authorization ? { authorization } : {}),
       ...(typeof origin === 'string' ? { origin } : {}),
     });

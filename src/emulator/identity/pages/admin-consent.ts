@@ -1,0 +1,41 @@
+// Admin consent (the /adminconsent endpoint): an administrator grants an app its permissions for
+// the whole organisation.
+import { hidden, html, layout, type RenderedPage } from './layout.ts';
+import type { ListedPermission } from './consent.ts';
+
+export function adminConsentPage(o: { action: string; ctx: string; appName: string; upn: string; permissions: ListedPermission[] }): RenderedPage {
+  return layout({
+    title: 'Permissions requested',
+    body: html`<form method="post" action="${o.action}" id="adminConsent">
+${hidden('ctx', o.ctx)}
+<div class="identity" id="displayName">${o.upn}</div>
+<h1>Permissions requested</h1>
+<p>Accept for your organization</p>
+<p><strong id="appName">${o.appName}</strong><br><small>unverified</small></p>
+<p>This app would like to:</p>
+<ul class="permissions" id="permissions">
+${o.permissions.map((p) => html`<li>${p.title}<small>${p.scope}</small></li>
+`)}</ul>
+<p><small>If you accept, this app will get access to the specified resources for all users in your organization. No one else will be prompted to review these permissions.</small></p>
+<div class="buttons">
+<button type="submit" name="action" value="cancel" id="idBtn_Back">Cancel</button>
+<button type="submit" name="action" value="accept" class="primary" id="idBtn_Accept">Accept</button>
+</div>
+</form>`,
+  });
+}
+
+export function adminRequiredPage(o: { action: string; ctx: string; appName: string; upn: string }): RenderedPage {
+  return layout({
+    title: 'Need admin approval',
+    body: html`<form method="post" action="${o.action}" id="adminApproval">
+${hidden('ctx', o.ctx)}
+<div class="identity" id="displayName">${o.upn}</div>
+<h1>Need admin approval</h1>
+<p><strong id="appName">${o.appName}</strong><br><small>unverified</small></p>
+<p>${o.appName} needs permission to access resources in your organization that only an admin can grant. Please ask an admin to grant permission to this app before you can use it.</p>
+<p>Have an admin account? Sign in with that account to grant consent for your organization.</p>
+<div class="buttons"><button type="submit" name="action" value="back" id="idBtn_Back">Return to the application without granting consent</button></div>
+</form>`,
+  });
+}
