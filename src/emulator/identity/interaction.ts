@@ -25,7 +25,7 @@ import { RESOURCES, type OidcScope, type ParsedScopes, type Permission } from '.
 import { hashToken, randomToken, type IdentityState, type Session, type SignIn } from './state.ts';
 import { clientInfo, idToken, newAuthorizationCode } from './tokens.ts';
 import { accountPickerPage } from './pages/account-picker.ts';
-import { adminConsentPage, adminRequiredPage } from './pages/admin-consent.ts';
+import { adminConsentPage } from './pages/admin-consent.ts';
 import { adminApprovalPage, consentPage, type ListedPermission } from './pages/consent.ts';
 import { deviceDeclinedPage, deviceDonePage } from './pages/device.ts';
 import { errorPage } from './pages/error.ts';
@@ -542,7 +542,7 @@ function render(web: Web, p: PendingInteraction, error?: SignInError): Outcome {
     case 'adminApproval': {
       const user = userOf(web, p);
       if (p.target.kind === 'adminconsent') {
-        return pageOutcome(adminRequiredPage({ action: url, ctx, appName: app.displayName, upn: user.userPrincipalName }));
+        return pageOutcome(adminApprovalPage({ action: url, ctx, appName: app.displayName, upn: user.userPrincipalName, permissions: [] }));
       }
       const needed = missingConsent(web.state.scenario, app, user, effectivePermissions(web, p, app, user)).filter(isAdminOnly);
       return pageOutcome(adminApprovalPage({ action: url, ctx, appName: app.displayName, upn: user.userPrincipalName, permissions: listDelegated(needed) }));

@@ -145,6 +145,16 @@ export function parseScopes(raw: string): ParsedScopes {
   return parsed;
 }
 
+/** parseScopes for user flows: a prefix naming no resource is an invalid scope (AADSTS70011). */
+export function parseDelegatedScopes(raw: string): ParsedScopes {
+  try {
+    return parseScopes(raw);
+  } catch (err) {
+    if (err instanceof UnknownResourceError) throw new AadError(70011, { scope: raw });
+    throw err;
+  }
+}
+
 /** The resources a parsed request names, in order of first appearance. */
 export function resourcesOf(parsed: ParsedScopes): ResourceId[] {
   const seen: ResourceId[] = [];

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { AadError } from '../aad-error.ts';
 import { findApp, missingConsent } from '../directory.ts';
-import { parseScopes, UnknownResourceError } from '../scopes.ts';
+import { parseDelegatedScopes } from '../scopes.ts';
 import { hashToken } from '../state.ts';
 import { chooseResource, issueUserTokens, type TokenResponse } from '../tokens.ts';
 import { redirectUriKind } from '../redirect-uris.ts';
@@ -39,13 +39,7 @@ export async function redeemAuthorizationCode(ctx: TokenRequestContext): Promise
 
   const rawScope = form.get('scope');
   if (rawScope !== undefined && rawScope.trim() === '') throw new AadError(28003);
-  let parsed;
-  try {
-    parsed = parseScopes(rawScope ?? '');
-  } catch (err) {
-    if (err instanceof UnknownResourceError) throw new AadError(70011, { scope: rawScope });
-    throw err;
-  }
+  const parsed = parseDelegatedScopes(rawScope ?? '');
   const chosen = chooseResource(parsed, record.permissions, state.scenario.settings.multipleResources === 'first-wins', rawScope ?? '');
   const user = state.findUserById(record.signIn.userId);
   if (!user) throw new AadError(9002313);

@@ -3,7 +3,7 @@
 import { AadError } from '../aad-error.ts';
 import { checkUserForAuthority, findApp, missingConsent } from '../directory.ts';
 import { isPublicOnly } from '../client-auth.ts';
-import { parseScopes, UnknownResourceError } from '../scopes.ts';
+import { parseDelegatedScopes } from '../scopes.ts';
 import { chooseResource, issueUserTokens, type TokenResponse } from '../tokens.ts';
 import { authenticateUserFlowClient, checkUserMayGetTokens, type TokenRequestContext, requireClientId } from './context.ts';
 
@@ -17,13 +17,7 @@ export async function passwordGrant(ctx: TokenRequestContext): Promise<TokenResp
   const user = checkUserForAuthority(state.scenario, username, app, ctx.authority);
   if (user.locked) throw new AadError(50053);
   if (user.password !== password) throw new AadError(50126);
-  let parsed;
-  try {
-    parsed = parseScopes(rawScope);
-  } catch (err) {
-    if (err instanceof UnknownResourceError) throw new AadError(70011, { scope: rawScope });
-    throw err;
-  }
+  const parsed = parseDelegatedScopes(rawScope);
   const chosen = chooseResource(parsed, [], state.scenario.settings.multipleResources === 'first-wins', rawScope);
   checkUserMayGetTokens(ctx, user, { resource: chosen.resource, amr: ['pwd'] });
   if (missingConsent(state.scenario, app, user, chosen.permissions).length > 0) {

@@ -2,7 +2,7 @@
 // valid unless the scenario says `refreshTokenReuse: revoke`; 90 days of inactivity, SPA 24 h.
 import { AadError } from '../aad-error.ts';
 import { consentKeyOfScope, findApp, isPersonal, missingConsent } from '../directory.ts';
-import { parseScopes, UnknownResourceError, type Permission } from '../scopes.ts';
+import { parseDelegatedScopes, parseScopes, type Permission } from '../scopes.ts';
 import { hashToken } from '../state.ts';
 import { chooseResource, issueUserTokens, type TokenResponse } from '../tokens.ts';
 import { isPublicOnly } from '../client-auth.ts';
@@ -45,13 +45,7 @@ export async function redeemRefreshToken(ctx: TokenRequestContext): Promise<Toke
   const appidacr = await authenticateUserFlowClient(ctx, app, app.publicClient || isPublicOnly(app) || record.spa);
 
   const rawScope = form.get('scope') ?? '';
-  let parsed;
-  try {
-    parsed = parseScopes(rawScope);
-  } catch (err) {
-    if (err instanceof UnknownResourceError) throw new AadError(70011, { scope: rawScope });
-    throw err;
-  }
+  const parsed = parseDelegatedScopes(rawScope);
   const granted = consentedPermissions(ctx, app.clientId, user.userPrincipalName, user.tenant);
   const chosen = chooseResource(parsed, granted, true, rawScope);
   if (missingConsent(state.scenario, app, user, chosen.permissions).length > 0) {

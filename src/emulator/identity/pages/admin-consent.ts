@@ -24,18 +24,3 @@ ${o.permissions.map((p) => html`<li>${p.title}<small>${p.scope}</small></li>
 </form>`,
   });
 }
-
-export function adminRequiredPage(o: { action: string; ctx: string; appName: string; upn: string }): RenderedPage {
-  return layout({
-    title: 'Need admin approval',
-    body: html`<form method="post" action="${o.action}" id="adminApproval">
-${hidden('ctx', o.ctx)}
-<div class="identity" id="displayName">${o.upn}</div>
-<h1>Need admin approval</h1>
-<p><strong id="appName">${o.appName}</strong><br><small>unverified</small></p>
-<p>${o.appName} needs permission to access resources in your organization that only an admin can grant. Please ask an admin to grant permission to this app before you can use it.</p>
-<p>Have an admin account? Sign in with that account to grant consent for your organization.</p>
-<div class="buttons"><button type="submit" name="action" value="back" id="idBtn_Back">Return to the application without granting consent</button></div>
-</form>`,
-  });
-}

@@ -43,6 +43,7 @@ ${o.offerOrgConsent ? html`<div class="check"><input type="checkbox" name="orgCo
   });
 }
 
+/** "Need admin approval": for a non-admin asked for permissions only an admin can grant. */
 export function adminApprovalPage(o: { action: string; ctx: string; appName: string; upn: string; permissions: ListedPermission[] }): RenderedPage {
   return layout({
     title: 'Need admin approval',
@@ -52,7 +53,8 @@ ${hidden('ctx', o.ctx)}
 <h1>Need admin approval</h1>
 <p><strong id="appName">${o.appName}</strong><br><small>unverified</small></p>
 <p>${o.appName} needs permission to access resources in your organization that only an admin can grant. Please ask an admin to grant permission to this app before you can use it.</p>
-${permissionList(o.permissions)}
+${o.permissions.length > 0 ? permissionList(o.permissions) : ''}
+<p>Have an admin account? Sign in with that account to grant consent for your organization.</p>
 <div class="buttons"><button type="submit" name="action" value="back" id="idBtn_Back">Return to the application without granting consent</button></div>
 </form>`,
   });

@@ -20,7 +20,7 @@ import {
 import type { ListedPermission } from '../pages/consent.ts';
 import type { ResourceId } from '../scopes.ts';
 import type { IdentityState } from '../state.ts';
-import { parseRequestedScope } from './authorize.ts';
+import { parseDelegatedScopes } from '../scopes.ts';
 
 type TenantRequest = FastifyRequest<{ Params: { tenant: string } }>;
 
@@ -51,7 +51,7 @@ async function adminConsent(web: Web, classic: boolean): Promise<Outcome> {
     const rawScope = classic ? undefined : params.get('scope');
     if (!classic && (rawScope === undefined || rawScope.trim() === '')) throw new AadError(900144, { name: 'scope' });
     if (rawScope !== undefined) {
-      const parsed = parseRequestedScope(rawScope);
+      const parsed = parseDelegatedScopes(rawScope);
       scopeEcho = rawScope.split(/\s+/).filter(Boolean).join(' ');
       listed = [
         ...parsed.defaults.flatMap((d) => {

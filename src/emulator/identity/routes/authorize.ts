@@ -28,7 +28,7 @@ import {
 } from '../interaction.ts';
 import { errorLookupPage, signedOutPage } from '../pages/error.ts';
 import { isAllowedRedirectUri, matchRedirectUri } from '../redirect-uris.ts';
-import { parseScopes, UnknownResourceError, type ParsedScopes } from '../scopes.ts';
+import { parseDelegatedScopes } from '../scopes.ts';
 import type { IdentityState } from '../state.ts';
 import { registerAdminConsentRoutes } from './admin-consent.ts';
 import { registerDeviceLoginRoutes } from './device-login.ts';
@@ -46,16 +46,6 @@ function lenient(params: FormParams, name: string): string | undefined {
     return params.get(name);
   } catch {
     return undefined;
-  }
-}
-
-/** Scope parsing as /authorize reports it: an unknown resource is an invalid scope too. */
-export function parseRequestedScope(raw: string): ParsedScopes {
-  try {
-    return parseScopes(raw);
-  } catch (err) {
-    if (err instanceof UnknownResourceError) throw new AadError(70011, { scope: raw });
-    throw err;
   }
 }
 
@@ -101,7 +91,7 @@ async function authorize(web: Web, tenant: string): Promise<Outcome> {
 
     const rawScope = params.get('scope');
     if (rawScope === undefined || rawScope.trim() === '') throw new AadError(900144, { name: 'scope' });
-    const parsed = parseRequestedScope(rawScope);
+    const parsed = parseDelegatedScopes(rawScope);
 
     const nonce = params.get('nonce');
     if (wantsIdToken && !nonce) throw new AadError(900144, { name: 'nonce' });

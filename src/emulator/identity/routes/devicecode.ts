@@ -2,10 +2,9 @@
 // enter at the verification page, and a device code the app polls the token endpoint with.
 import { randomInt } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { AadError } from '../aad-error.ts';
 import { findApp, resolveAuthority } from '../directory.ts';
 import { formBody, jsonHeaders, requestOrigin } from '../http.ts';
-import { parseScopes, UnknownResourceError } from '../scopes.ts';
+import { parseDelegatedScopes } from '../scopes.ts';
 import { randomToken, type IdentityState } from '../state.ts';
 
 // No 0/O or 1/I: the code is read off one screen and typed on another.
@@ -24,13 +23,7 @@ export function registerDeviceCodeRoutes(app: FastifyInstance, state: IdentitySt
     const authority = resolveAuthority(state.scenario, request.params.tenant);
     const client = findApp(state.scenario, form.require('client_id'), authority);
     const rawScope = form.require('scope');
-    let parsed;
-    try {
-      parsed = parseScopes(rawScope);
-    } catch (err) {
-      if (err instanceof UnknownResourceError) throw new AadError(70011, { scope: rawScope });
-      throw err;
-    }
+    const parsed = parseDelegatedScopes(rawScope);
     state.checkFailures('devicecode', { clientId: client.clientId });
     const { deviceCodeLifetime, deviceCodeInterval } = state.scenario.settings;
     const userCode = newUserCode();
