@@ -135,6 +135,32 @@ describe('bad input to the identity endpoints', () => {
     assert.match(repeated.json<{ error_description: string }>().error_description, /^AADSTS90015: Requested parameter 'grant_type' is duplicated\./);
   });
 
+  it('answers 300 random malformed sign-in requests and page posts with a page or a redirect, never a 500', async () => {
+    const rand = prng(7);
+    const names = ['client_id', 'response_type', 'redirect_uri', 'scope', 'state', 'prompt', 'login_hint', 'code_challenge', 'code_challenge_method', 'response_mode', 'nonce', 'ctx', 'login', 'passwd', 'otc', 'action'];
+    const paths = [`/${TENANT}/oauth2/v2.0/authorize`, `/${TENANT}/login`, '/devicelogin', `/${TENANT}/v2.0/adminconsent`, `/${TENANT}/oauth2/v2.0/logout`, '/error'];
+    for (let i = 0; i < 300; i++) {
+      const params = new URLSearchParams();
+      const count = Math.floor(rand() * 10);
+      for (let j = 0; j < count; j++) {
+        const name = names[Math.floor(rand() * names.length)]!;
+        const value = name === 'client_id' && rand() < 0.5 ? DEFAULT_IDS.desktopApp : name === 'redirect_uri' && rand() < 0.5 ? 'http://localhost:1234/' : randomValue(rand);
+        params.append(name, value);
+      }
+      const path = paths[Math.floor(rand() * paths.length)]!;
+      const post = rand() < 0.4;
+      const res = await httpsRequest(post ? `${emu.url}${path}` : `${emu.url}${path}?${params}`, {
+        method: post ? 'POST' : 'GET',
+        caPem: emu.caPem,
+        ...(post ? { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: params.toString() } : {}),
+      });
+      assert.ok([200, 302, 303, 400, 404].includes(res.status), `request ${i}: ${post ? 'POST' : 'GET'} ${path} ${params.toString().slice(0, 200)} -> ${res.status} ${res.text.slice(0, 200)}`);
+      if (res.status === 400 && String(res.headers['content-type']).startsWith('text/html')) {
+        assert.match(res.text, /AADSTS\d+|no longer valid/, `request ${i}: an error page names its code`);
+      }
+    }
+  });
+
   it('still serves a well-formed client afterwards', async () => {
     const res = await emu.token({ grant_type: 'client_credentials', client_id: DEFAULT_IDS.serviceApp, client_secret: secret, scope: 'https://outlook.office365.com/.default' });
     assert.equal(res.status, 200, res.text);
