@@ -8,6 +8,7 @@ import { loadScenario, writeFileAtomic } from './scenario/load.ts';
 import { buildIdentityServer } from './identity/server.ts';
 import { exportDovecotKeys, loadOrCreateSigningKey } from './identity/signing-keys.ts';
 import { IdentityState } from './identity/state.ts';
+import type { EmulatorLogger } from './identity/server.ts';
 
 export interface EmulatorOptions {
   /** Where the CA, keys and scenario live between runs. */
@@ -17,7 +18,8 @@ export interface EmulatorOptions {
   /** First port; each further service takes the next one. 0 picks free ports. */
   port?: number;
   scenarioFile?: string;
-  logger?: boolean | { level: string };
+  /** Request logs (pino, via Fastify): off by default. */
+  logger?: EmulatorLogger;
 }
 
 export interface EmulatorService {

@@ -28,7 +28,12 @@ export interface TestEmulator {
   close(): Promise<void>;
 }
 
-export async function startTestEmulator(adjust?: (scenario: ScenarioInput) => void): Promise<TestEmulator> {
+export interface TestEmulatorOptions {
+  /** Receives every request log line the emulator writes. */
+  logLines?: string[];
+}
+
+export async function startTestEmulator(adjust?: (scenario: ScenarioInput) => void, options: TestEmulatorOptions = {}): Promise<TestEmulator> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mailbridge-emulator-'));
   const scenario = defaultScenario();
   // Fixed lifetimes and a short device-code interval keep tests exact and quick.
@@ -36,7 +41,13 @@ export async function startTestEmulator(adjust?: (scenario: ScenarioInput) => vo
   adjust?.(scenario);
   const scenarioFile = join(dataDir, 'test-scenario.json');
   await writeFile(scenarioFile, JSON.stringify(scenario));
-  const running = await startEmulator({ dataDir, port: 0, scenarioFile });
+  const lines = options.logLines;
+  const running = await startEmulator({
+    dataDir,
+    port: 0,
+    scenarioFile,
+    ...(lines ? { logger: { level: 'debug', stream: { write: (line: string) => void lines.push(line) } } } : {}),
+  });
   const url = running.identityUrl;
   const caPem = running.caPem;
   const emulator: TestEmulator = {

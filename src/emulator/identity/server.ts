@@ -23,11 +23,15 @@ export class UnparsedBody {
 
 class MalformedJson {}
 
+/** Where request logs go; never carries bodies, so no secret or token reaches it. */
+export type EmulatorLogger = boolean | { level: string; stream?: { write(line: string): void } };
+
 export interface IdentityServerOptions {
   https: { key: string; cert: string };
   caPath: string;
   services: () => Record<string, string>;
-  logger?: boolean | { level: string };
+  /** Request logs (pino, via Fastify): off by default. */
+  logger?: EmulatorLogger;
 }
 
 export async function buildIdentityServer(state: IdentityState, options: IdentityServerOptions): Promise<FastifyInstance> {
