@@ -8,6 +8,13 @@ import { loadScenario, writeFileAtomic } from './scenario/load.ts';
 import { buildIdentityServer } from './identity/server.ts';
 import { exportDovecotKeys, loadOrCreateSigningKey } from './identity/signing-keys.ts';
 import { IdentityState } from './identity/state.ts';
+import { registerExchangeAdminRoutes } from './exchange/admin-routes.ts';
+import { ExchangeContext } from './exchange/context.ts';
+import { MailStore } from './exchange/mail-store.ts';
+import { startImapServer } from './exchange/imap/server.ts';
+import { startPop3Server } from './exchange/pop3/server.ts';
+import { startSmtpServer } from './exchange/smtp/server.ts';
+import type { RunningLineServer } from '../net/line-server.ts';
 import type { EmulatorLogger } from './identity/server.ts';
 
 export interface EmulatorOptions {
@@ -36,8 +43,22 @@ export interface RunningEmulator {
   scenarioSource: string;
   services: EmulatorService[];
   state: IdentityState;
+  exchange: ExchangeContext;
+  /** Ports of the mail servers, by service name (`pop3s`, `pop3`, `imaps`, `imap`, `smtp`). */
+  mailPorts: Record<MailServiceName, number>;
   close(): Promise<void>;
 }
+
+export type MailServiceName = 'pop3s' | 'pop3' | 'imaps' | 'imap' | 'smtp';
+
+/** The mail servers in the order their ports follow the identity port. */
+const MAIL_SERVICES: { name: MailServiceName; scheme: string; start: (c: ExchangeContext, o: { host: string; port: number; implicitTls: boolean }) => Promise<RunningLineServer>; implicitTls: boolean }[] = [
+  { name: 'pop3s', scheme: 'pop3s', start: startPop3Server, implicitTls: true },
+  { name: 'pop3', scheme: 'pop3', start: startPop3Server, implicitTls: false },
+  { name: 'imaps', scheme: 'imaps', start: startImapServer, implicitTls: true },
+  { name: 'imap', scheme: 'imap', start: startImapServer, implicitTls: false },
+  { name: 'smtp', scheme: 'smtp', start: startSmtpServer, implicitTls: false },
+];
 
 async function loadOrCreateAuthority(dataDir: string): Promise<CertificateWithKey & { certPath: string }> {
   const certPath = join(dataDir, 'ca.crt');
@@ -78,19 +99,37 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   await exportDovecotKeys(signingKey, dovecotKeysDir);
 
   const state = new IdentityState(scenario, new EmulatorClock(), signingKey);
+  const exchange = new ExchangeContext(state, new MailStore(join(options.dataDir, 'mailboxes')), { key: serverCert.keyPem, cert: serverCert.certPem });
   const services: EmulatorService[] = [];
   const identity = await buildIdentityServer(state, {
     https: { key: serverCert.keyPem, cert: serverCert.certPem },
     caPath: authority.certPath,
     services: () => Object.fromEntries(services.map((s) => [s.name, s.url])),
+    extraRoutes: (app) => registerExchangeAdminRoutes(app, exchange),
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
   });
-  await identity.listen({ host, port: options.port ?? 0 });
+  const basePort = options.port ?? 0;
+  await identity.listen({ host, port: basePort });
   const address = identity.server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port ?? 0;
+  const port = typeof address === 'object' && address ? address.port : basePort;
   const identityUrl = `https://${urlHost(host)}:${port}`;
   state.origin = identityUrl;
   services.push({ name: 'identity', url: identityUrl });
+
+  const mailServers: RunningLineServer[] = [];
+  const mailPorts = {} as Record<MailServiceName, number>;
+  try {
+    for (const [i, service] of MAIL_SERVICES.entries()) {
+      const server = await service.start(exchange, { host, port: basePort === 0 ? 0 : basePort + i + 1, implicitTls: service.implicitTls });
+      mailServers.push(server);
+      mailPorts[service.name] = server.port;
+      services.push({ name: service.name, url: `${service.scheme}://${urlHost(host)}:${server.port}` });
+    }
+  } catch (err) {
+    await Promise.all(mailServers.map((s) => s.close()));
+    await identity.close();
+    throw err;
+  }
 
   return {
     identityUrl,
@@ -100,8 +139,12 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     scenarioSource: source,
     services,
     state,
+    exchange,
+    mailPorts,
     close: async () => {
+      await Promise.all(mailServers.map((s) => s.close()));
       await identity.close();
+      await exchange.store.flushAll();
     },
   };
 }

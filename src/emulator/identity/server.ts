@@ -32,6 +32,8 @@ export interface IdentityServerOptions {
   services: () => Record<string, string>;
   /** Request logs (pino, via Fastify): off by default. */
   logger?: EmulatorLogger;
+  /** More routes on the same server (the Exchange half of the admin API). */
+  extraRoutes?: (app: FastifyInstance) => void;
 }
 
 export async function buildIdentityServer(state: IdentityState, options: IdentityServerOptions): Promise<FastifyInstance> {
@@ -77,5 +79,6 @@ export async function buildIdentityServer(state: IdentityState, options: Identit
   registerDeviceCodeRoutes(app, state);
   registerAuthorizeRoutes(app, state);
   registerAdminApi(app, state, { caPath: options.caPath, services: options.services });
+  options.extraRoutes?.(app);
   return app;
 }

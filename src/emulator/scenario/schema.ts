@@ -102,6 +102,12 @@ export const mailboxPermissionSchema = z.object({
   accessRights: z.array(z.enum(['FullAccess', 'SendAs'])).default(['FullAccess']),
 });
 
+/** Where a mailbox's first messages come from when the emulator creates it. */
+export const mailboxSeedSchema = z.union([
+  z.object({ emlDir: z.string().min(1) }),
+  z.object({ generate: z.object({ count: z.number().int().min(0).max(1_000_000), sizeBytes: z.number().int().min(300).max(200 * 1024 * 1024) }) }),
+]);
+
 export const mailboxSchema = z.object({
   address: z.string().min(3),
   tenant: guid,
@@ -112,6 +118,7 @@ export const mailboxSchema = z.object({
   /** null follows the tenant setting, as `Set-CASMailbox` leaves it. */
   smtpClientAuthenticationDisabled: z.boolean().nullable().default(null),
   permissions: z.array(mailboxPermissionSchema).default([]),
+  seed: mailboxSeedSchema.optional(),
 });
 
 export const exchangeServicePrincipalSchema = z.object({
@@ -134,6 +141,28 @@ export const failureSchema = z.object({
   params: z.record(z.string(), z.string()).default({}),
 });
 
+/** A failure of Exchange's mail servers, as tenants see them under load or in trouble. */
+export const mailFailureSchema = z.object({
+  protocol: z.enum(['imap', 'pop', 'smtp', 'any']).default('any'),
+  /** Address the failure applies to; absent = every mailbox. */
+  mailbox: z.string().optional(),
+  kind: z.enum(['throttled', 'unavailable', 'not-connected']),
+  /** For `throttled`: the "Suggested Backoff Time" in milliseconds. */
+  backoffMs: z.number().int().positive().default(92415),
+  times: z.number().int().positive().optional(),
+});
+
+export const mailSettingsSchema = z.object({
+  /** Longest command line a server accepts. */
+  maxLineBytes: z.number().int().min(512).default(32 * 1024),
+  /** Largest IMAP literal (APPEND) and SMTP message. */
+  maxMessageBytes: z.number().int().min(1024).default(157_286_400),
+  /** Idle sessions are closed after this long. */
+  idleTimeoutSeconds: z.number().int().positive().default(1800),
+  /** Concurrent sessions per mailbox and protocol, like Exchange Online's limit. */
+  maxConnectionsPerMailbox: z.number().int().positive().default(20),
+});
+
 export const lifetimeSchema = z.union([
   z.number().int().positive(),
   z.object({ min: z.number().int().positive(), max: z.number().int().positive() }),
@@ -149,6 +178,7 @@ export const settingsSchema = z.object({
   refreshTokenReuse: z.enum(['keep', 'revoke']).default('keep'),
   /** At code redemption, scopes of several resources: AADSTS28000, or the first scope decides. */
   multipleResources: z.enum(['error', 'first-wins']).default('error'),
+  mail: mailSettingsSchema.default(mailSettingsSchema.parse({})),
 });
 
 export const scenarioSchema = z.object({
@@ -164,6 +194,7 @@ export const scenarioSchema = z.object({
     .default({ servicePrincipals: [], mailboxes: [] }),
   settings: settingsSchema.default(settingsSchema.parse({})),
   failures: z.array(failureSchema).default([]),
+  mailFailures: z.array(mailFailureSchema).default([]),
 });
 
 export type Scenario = z.infer<typeof scenarioSchema>;
@@ -176,6 +207,8 @@ export type User = z.infer<typeof userSchema>;
 export type Consent = z.infer<typeof consentSchema>;
 export type Mailbox = z.infer<typeof mailboxSchema>;
 export type Failure = z.infer<typeof failureSchema>;
+export type MailFailure = z.infer<typeof mailFailureSchema>;
+export type MailSettings = z.infer<typeof mailSettingsSchema>;
 export type Settings = z.infer<typeof settingsSchema>;
 
 /** Validates a scenario, with every problem listed by its path. */

@@ -1,0 +1,69 @@
+// The admin API's Exchange half (/_emulator/...): protocol switches per mailbox and tenant,
+// service principals (New-ServicePrincipal), armed mail failures, and mailbox contents.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { exchangeServicePrincipalSchema, mailFailureSchema, mailboxSchema, tenantSchema } from '../scenario/schema.ts';
+import { AdminError } from '../identity/routes/admin-api.ts';
+import type { ExchangeContext } from './context.ts';
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body ?? {});
+  if (!result.success) throw new AdminError(400, result.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  return result.data;
+}
+
+const mailboxPatch = mailboxSchema.pick({ imapEnabled: true, popEnabled: true, smtpClientAuthenticationDisabled: true }).partial();
+const tenantPatch = tenantSchema.pick({ smtpClientAuthenticationDisabled: true, securityDefaults: true }).partial();
+const deliverBody = z.object({ raw: z.string().min(1), folder: z.string().default('INBOX') });
+
+export function registerExchangeAdminRoutes(app: FastifyInstance, exchange: ExchangeContext): void {
+  const sc = exchange.identity.scenario;
+  const mailboxOr404 = (address: string) => {
+    const mailbox = exchange.findMailbox(address);
+    if (!mailbox) throw new AdminError(404, `no mailbox ${address} in the scenario`);
+    return mailbox;
+  };
+
+  app.patch<{ Params: { address: string } }>('/_emulator/mailboxes/:address', async (request) => {
+    const mailbox = mailboxOr404(request.params.address);
+    Object.assign(mailbox, parse(mailboxPatch, request.body));
+    return mailbox;
+  });
+
+  app.patch<{ Params: { tenant: string } }>('/_emulator/tenants/:tenant', async (request) => {
+    const wanted = request.params.tenant.toLowerCase();
+    const tenant = sc.tenants.find((t) => t.id === wanted || t.domains.some((d) => d.toLowerCase() === wanted));
+    if (!tenant) throw new AdminError(404, `no tenant ${request.params.tenant} in the scenario`);
+    Object.assign(tenant, parse(tenantPatch, request.body));
+    return tenant;
+  });
+
+  app.post('/_emulator/exchange/service-principals', async (request, reply) => {
+    const sp = parse(exchangeServicePrincipalSchema, request.body);
+    sc.exchange.servicePrincipals.push(sp);
+    return reply.code(201).send(sp);
+  });
+  app.delete<{ Params: { objectId: string } }>('/_emulator/exchange/service-principals/:objectId', async (request) => {
+    const keep = sc.exchange.servicePrincipals.filter((s) => s.objectId.toLowerCase() !== request.params.objectId.toLowerCase());
+    sc.exchange.servicePrincipals.splice(0, sc.exchange.servicePrincipals.length, ...keep);
+    return sc.exchange.servicePrincipals;
+  });
+
+  app.get('/_emulator/mail-failures', async () => exchange.failures);
+  app.post('/_emulator/mail-failures', async (request, reply) => reply.code(201).send(exchange.armFailure(parse(mailFailureSchema, request.body))));
+  app.delete('/_emulator/mail-failures', async () => {
+    exchange.failures.splice(0);
+    return exchange.failures;
+  });
+
+  app.get<{ Params: { address: string } }>('/_emulator/mailboxes/:address/messages', async (request) => {
+    const data = await exchange.openMailbox(mailboxOr404(request.params.address));
+    return data.folders().map((f) => ({ folder: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext, messages: f.messages }));
+  });
+  app.post<{ Params: { address: string } }>('/_emulator/mailboxes/:address/messages', async (request, reply) => {
+    const mailbox = mailboxOr404(request.params.address);
+    const body = parse(deliverBody, request.body);
+    const meta = await (await exchange.openMailbox(mailbox)).append(body.folder, Buffer.from(body.raw, 'utf8'));
+    return reply.code(201).send(meta);
+  });
+}

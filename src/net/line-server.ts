@@ -1,0 +1,163 @@
+// A TCP server for a line-based protocol: plain or implicit TLS, STARTTLS upgrades, idle
+// timeouts, TCP_NODELAY, writes that respect backpressure, and every session closed on shutdown.
+// A session handler's failure ends that session only, never the server.
+import net from 'node:net';
+import tls from 'node:tls';
+import { LineReader } from './line-reader.ts';
+
+export interface TlsMaterial {
+  key: string;
+  cert: string;
+}
+
+export interface LineServerOptions {
+  host: string;
+  port: number;
+  /** Implicit TLS (like ports 993, 995): the handshake comes before the greeting. */
+  implicitTls?: TlsMaterial;
+  maxLineBytes: number;
+  /** A session silent this long is closed (after `onIdle`, if given, has said goodbye). */
+  idleTimeoutMs: number;
+}
+
+export class LineSession {
+  socket: net.Socket | tls.TLSSocket;
+  reader: LineReader;
+  readonly remoteAddress: string;
+  readonly #maxLine: number;
+  #closed = false;
+
+  constructor(socket: net.Socket | tls.TLSSocket, maxLineBytes: number) {
+    this.socket = socket;
+    this.#maxLine = maxLineBytes;
+    this.reader = new LineReader(socket, { maxLineBytes });
+    this.remoteAddress = socket.remoteAddress ?? '';
+    socket.setNoDelay(true);
+    socket.on('error', () => {
+      // Reported to the handler through the reader; never an uncaught exception.
+    });
+    socket.on('close', () => {
+      this.#closed = true;
+    });
+  }
+
+  get secure(): boolean {
+    return this.socket instanceof tls.TLSSocket;
+  }
+
+  get closed(): boolean {
+    return this.#closed || this.socket.destroyed;
+  }
+
+  /** Writes and waits while the peer is slow to read, so a session never buffers without bound. */
+  write(data: string | Buffer): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.socket.write(data)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.once('drain', done);
+      this.socket.once('close', done);
+    });
+  }
+
+  /**
+   * Upgrades to TLS in place (STARTTLS/STLS). Returns false, without upgrading, when the client
+   * sent more after the command: such bytes would be read as if they came over TLS (CVE-2011-0411).
+   */
+  async startTls(material: TlsMaterial): Promise<boolean> {
+    const leftover = this.reader.detach();
+    if (leftover.length > 0) {
+      this.reader = new LineReader(this.socket, { maxLineBytes: this.#maxLine });
+      return false;
+    }
+    const secure = new tls.TLSSocket(this.socket as net.Socket, { isServer: true, key: material.key, cert: material.cert });
+    secure.on('error', () => {});
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secure', resolve);
+      secure.once('error', reject);
+      secure.once('close', () => reject(new Error('closed during the TLS handshake')));
+    });
+    this.socket = secure;
+    this.reader = new LineReader(secure, { maxLineBytes: this.#maxLine });
+    return true;
+  }
+
+  /** Ends the session after what was written has been sent. */
+  async end(): Promise<void> {
+    if (this.closed) return;
+    await new Promise<void>((resolve) => {
+      this.socket.end(resolve);
+      setTimeout(resolve, 2000).unref();
+    });
+    this.socket.destroy();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+export interface RunningLineServer {
+  port: number;
+  /** Open sessions right now. */
+  readonly sessionCount: number;
+  close(): Promise<void>;
+}
+
+export async function startLineServer(
+  options: LineServerOptions,
+  onSession: (session: LineSession) => Promise<void>,
+  onIdle?: (session: LineSession) => Promise<void>,
+): Promise<RunningLineServer> {
+  const sessions = new Set<LineSession>();
+  const handle = (socket: net.Socket | tls.TLSSocket) => {
+    const session = new LineSession(socket, options.maxLineBytes);
+    sessions.add(session);
+    socket.setTimeout(options.idleTimeoutMs, () => {
+      void (async () => {
+        try {
+          if (onIdle) await onIdle(session);
+        } finally {
+          session.destroy();
+        }
+      })();
+    });
+    socket.once('close', () => sessions.delete(session));
+    onSession(session)
+      .catch(() => {
+        // A broken peer or a bug in one session must not take the server down.
+      })
+      .finally(() => {
+        void session.end();
+      });
+  };
+  const server = options.implicitTls
+    ? tls.createServer({ key: options.implicitTls.key, cert: options.implicitTls.cert }, handle)
+    : net.createServer(handle);
+  server.on('tlsClientError', () => {});
+  server.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: options.host, port: options.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : options.port,
+    get sessionCount() {
+      return sessions.size;
+    },
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sessions) s.destroy();
+      });
+    },
+  };
+}
