@@ -53,6 +53,18 @@ function sign(state: IdentityState, claims: Record<string, unknown>): Promise<st
   return new SignJWT(claims).setProtectedHeader({ typ: 'JWT', alg: 'RS256', x5t: key.kid, kid: key.kid }).sign(key.privateKey);
 }
 
+/**
+ * An access token of at least `accessTokenMinLength` characters: real ones grow past 4 KB with
+ * group and extension claims, and clients with fixed-size fields break on them.
+ */
+async function signAccessToken(state: IdentityState, claims: Record<string, unknown>): Promise<string> {
+  const minLength = state.scenario.settings.accessTokenMinLength;
+  const token = await sign(state, claims);
+  if (token.length >= minLength) return token;
+  // Each claim byte becomes 4/3 characters of base64url; pad a little over and the length is met.
+  return sign(state, { ...claims, xms_ext: randomToken(Math.ceil(((minLength - token.length) * 3) / 4) + 8) });
+}
+
 function uti(): string {
   return randomToken(16).slice(0, 22);
 }
@@ -113,11 +125,11 @@ async function userAccessToken(
   };
   if (isPersonal(user)) {
     // Personal accounts get an opaque ticket; the mail servers look it up by value.
-    const token = `EwB${randomToken(1100)}`;
+    const token = `EwB${randomToken(Math.max(1100, Math.ceil((state.scenario.settings.accessTokenMinLength * 3) / 4)))}`;
     state.opaqueTokens.set(hashToken(token), { claims, expiresAtSec: now + lifetime });
     return token;
   }
-  return sign(state, claims);
+  return signAccessToken(state, claims);
 }
 
 export async function idToken(state: IdentityState, app: App, user: User, signIn: SignIn, nonce: string | undefined, withEmail: boolean): Promise<string> {
@@ -235,5 +247,5 @@ export async function issueAppToken(
     uti: uti(),
     ver: '1.0',
   };
-  return { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: await sign(state, claims) };
+  return { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: await signAccessToken(state, claims) };
 }

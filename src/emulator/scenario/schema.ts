@@ -174,6 +174,8 @@ export const settingsSchema = z.object({
   authorizationCodeLifetime: z.number().int().positive().default(600),
   deviceCodeLifetime: z.number().int().positive().default(900),
   deviceCodeInterval: z.number().int().positive().default(5),
+  /** Pad access tokens to at least this many characters, as tenants with many claims see (4 KB+). */
+  accessTokenMinLength: z.number().int().min(0).max(64 * 1024).default(0),
   /** `keep`: old refresh tokens stay valid after use (Microsoft's default); `revoke`: one use each. */
   refreshTokenReuse: z.enum(['keep', 'revoke']).default('keep'),
   /** At code redemption, scopes of several resources: AADSTS28000, or the first scope decides. */
