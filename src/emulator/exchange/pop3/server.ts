@@ -60,10 +60,12 @@ class Pop3Session {
           raw = await this.#s.reader.readLine();
         } catch (err) {
           if (!(err instanceof LineTooLongError)) return;
+          this.#ctx.identity.count('pop', 'lines');
           await this.#send(POP3.lineTooLong);
           continue;
         }
         if (raw === null) return;
+        this.#ctx.identity.count('pop', 'lines');
         await this.#command(raw.toString('latin1'));
       }
     } finally {
