@@ -16,6 +16,11 @@ export class LineTooLongError extends Error {
 export interface LineReaderOptions {
   /** Longest line accepted, without its CRLF. */
   maxLineBytes: number;
+  /**
+   * Only CRLF ends a line; a bare LF stays inside it. SMTP needs this: a server that also takes
+   * a bare LF can be made to see the end of DATA where the next hop does not (SMTP smuggling).
+   */
+  crlfOnly?: boolean;
 }
 
 type Waiter = { resolve: () => void; reject: (err: Error) => void };
@@ -23,7 +28,10 @@ type Waiter = { resolve: () => void; reject: (err: Error) => void };
 export class LineReader {
   readonly #socket: Duplex;
   readonly #maxLine: number;
+  readonly #crlfOnly: boolean;
   #chunks: Buffer[] = [];
+  /** How far the buffer has been searched for a line end, so each wake scans only new bytes. */
+  #scanned = 0;
   #buffered = 0;
   #ended = false;
   #error: Error | undefined;
@@ -47,6 +55,7 @@ export class LineReader {
   constructor(socket: Duplex, options: LineReaderOptions) {
     this.#socket = socket;
     this.#maxLine = options.maxLineBytes;
+    this.#crlfOnly = options.crlfOnly ?? false;
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('close', this.#onEnd);
@@ -81,8 +90,23 @@ export class LineReader {
     const rest = all.subarray(n);
     this.#chunks = rest.length > 0 ? [rest] : [];
     this.#buffered = rest.length;
+    this.#scanned = 0;
     if (this.#buffered <= this.#maxLine + 2) this.#socket.resume();
     return taken;
+  }
+
+  /** Index of the LF ending the first line in `all`, or -1; remembers how far it looked. */
+  #lineEnd(all: Buffer): number {
+    let from = this.#scanned;
+    for (;;) {
+      const lf = all.indexOf(10, from);
+      if (lf < 0) {
+        this.#scanned = all.length;
+        return -1;
+      }
+      if (!this.#crlfOnly || (lf > 0 && all[lf - 1] === 13)) return lf;
+      from = lf + 1;
+    }
   }
 
   /** Bytes received but not yet read. */
@@ -98,7 +122,7 @@ export class LineReader {
   async readLine(): Promise<Buffer | null> {
     for (;;) {
       const all = this.#flatten();
-      const lf = all.indexOf(10);
+      const lf = this.#lineEnd(all);
       if (lf >= 0) {
         if (lf > this.#maxLine + 1) {
           this.#consume(lf + 1);
@@ -124,7 +148,7 @@ export class LineReader {
   async #discardLine(): Promise<void> {
     for (;;) {
       const all = this.#flatten();
-      const lf = all.indexOf(10);
+      const lf = this.#lineEnd(all);
       if (lf >= 0) {
         this.#consume(lf + 1);
         return;

@@ -3,7 +3,7 @@
 // A session handler's failure ends that session only, never the server.
 import net from 'node:net';
 import tls from 'node:tls';
-import { LineReader } from './line-reader.ts';
+import { LineReader, type LineReaderOptions } from './line-reader.ts';
 
 export interface TlsMaterial {
   key: string;
@@ -16,6 +16,8 @@ export interface LineServerOptions {
   /** Implicit TLS (like ports 993, 995): the handshake comes before the greeting. */
   implicitTls?: TlsMaterial;
   maxLineBytes: number;
+  /** Only CRLF ends a line (SMTP); see LineReaderOptions. */
+  crlfOnly?: boolean;
   /** A session silent this long is closed (after `onIdle`, if given, has said goodbye). */
   idleTimeoutMs: number;
 }
@@ -24,13 +26,13 @@ export class LineSession {
   socket: net.Socket | tls.TLSSocket;
   reader: LineReader;
   readonly remoteAddress: string;
-  readonly #maxLine: number;
+  readonly #readerOptions: LineReaderOptions;
   #closed = false;
 
-  constructor(socket: net.Socket | tls.TLSSocket, maxLineBytes: number) {
+  constructor(socket: net.Socket | tls.TLSSocket, readerOptions: LineReaderOptions) {
     this.socket = socket;
-    this.#maxLine = maxLineBytes;
-    this.reader = new LineReader(socket, { maxLineBytes });
+    this.#readerOptions = readerOptions;
+    this.reader = new LineReader(socket, readerOptions);
     this.remoteAddress = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
     socket.on('error', () => {
@@ -71,7 +73,7 @@ export class LineSession {
   async startTls(material: TlsMaterial): Promise<boolean> {
     const leftover = this.reader.detach();
     if (leftover.length > 0) {
-      this.reader = new LineReader(this.socket, { maxLineBytes: this.#maxLine });
+      this.reader = new LineReader(this.socket, this.#readerOptions);
       return false;
     }
     const secure = new tls.TLSSocket(this.socket as net.Socket, { isServer: true, key: material.key, cert: material.cert });
@@ -82,7 +84,7 @@ export class LineSession {
       secure.once('close', () => reject(new Error('closed during the TLS handshake')));
     });
     this.socket = secure;
-    this.reader = new LineReader(secure, { maxLineBytes: this.#maxLine });
+    this.reader = new LineReader(secure, this.#readerOptions);
     return true;
   }
 
@@ -115,7 +117,7 @@ export async function startLineServer(
 ): Promise<RunningLineServer> {
   const sessions = new Set<LineSession>();
   const handle = (socket: net.Socket | tls.TLSSocket) => {
-    const session = new LineSession(socket, options.maxLineBytes);
+    const session = new LineSession(socket, { maxLineBytes: options.maxLineBytes, crlfOnly: options.crlfOnly ?? false });
     sessions.add(session);
     socket.setTimeout(options.idleTimeoutMs, () => {
       void (async () => {

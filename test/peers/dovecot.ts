@@ -423,3 +423,20 @@ export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
     throw new Error(`${message}\n--- dovecot log ---\n${log}`, { cause: error });
   }
 }
+
+/**
+ * Puts messages straight into a user's Maildir (as if delivered), owned by the mail user, so a
+ * test or benchmark can read the same bytes from Dovecot as from another server.
+ */
+export async function seedMaildir(dovecot: Dovecot, user: string, messages: Buffer[]): Promise<void> {
+  const id = identity();
+  const home = path.join(dovecot.mailRoot, user.toLowerCase());
+  const maildir = path.join(home, 'Maildir');
+  for (const sub of ['cur', 'new', 'tmp']) await mkdir(path.join(maildir, sub), { recursive: true });
+  const base = 1_767_254_400; // 2026-01-01, in seconds
+  const files = messages.map((raw, i) => path.join(maildir, 'cur', `${base + i}.M${i}P1.seed,S=${raw.length}:2,`));
+  for (const [i, raw] of messages.entries()) await writeFile(files[i]!, raw);
+  if (id.root) {
+    for (const p of [home, maildir, ...['cur', 'new', 'tmp'].map((s) => path.join(maildir, s)), ...files]) await chown(p, id.uid, id.gid);
+  }
+}
