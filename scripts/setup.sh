@@ -43,8 +43,9 @@ _mb_node24() {
 
 _mb_test_peers() {
   # dovecot-*: a real IMAP/POP3 server (+ LMTP delivery) taking OAuth tokens (test/peers/dovecot.ts);
-  # chromium: a real browser for the sign-in page test.
-  local packages=(dovecot-imapd dovecot-pop3d dovecot-lmtpd chromium) missing=() pkg sudo=()
+  # chromium: a real browser for the sign-in page test; curl, mutt, msmtp, python3: real mail
+  # clients that log in with XOAUTH2.
+  local packages=(dovecot-imapd dovecot-pop3d dovecot-lmtpd chromium curl mutt msmtp python3) missing=() pkg sudo=()
   for pkg in "${packages[@]}"; do
     [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" == "installed" ]] || missing+=("$pkg")
   done

@@ -27,7 +27,7 @@ function parsePort(text: string): number {
 export function registerEmulatorCommand(program: Command): void {
   program
     .command('emulator')
-    .description("run a local emulator of Microsoft's identity platform (OAuth 2.0 / OpenID Connect) for offline tests and demos")
+    .description("run a local emulator of Microsoft's identity platform and Exchange Online's POP3, IMAP and SMTP, for offline tests and demos")
     .option('--data <dir>', 'folder for the emulator CA, signing key and scenario', join(defaultDataHome(), 'emulator'))
     .option('--host <address>', 'address to listen on (loopback unless you say otherwise)', '127.0.0.1')
     .option('--port <number>', 'first port; further services take the next ones; 0 picks free ports', '44300')
@@ -38,6 +38,11 @@ export function registerEmulatorCommand(program: Command): void {
       `
 Output (stdout), one line each:
   identity https://localhost:44300    the login host to use as authority
+  pop3s pop3s://localhost:44301       POP3, implicit TLS (like outlook.office365.com:995)
+  pop3 pop3://localhost:44302         POP3, plain + STLS (like :110)
+  imaps imaps://localhost:44303       IMAP, implicit TLS (like :993)
+  imap imap://localhost:44304         IMAP, plain + STARTTLS (like :143)
+  smtp smtp://localhost:44305         SMTP submission, STARTTLS (like smtp.office365.com:587)
   ca /path/to/ca.crt                  trust it: NODE_EXTRA_CA_CERTS=..., curl --cacert ...
 
 The live scenario, with client ids, secrets and passwords, is at <identity>/_emulator/scenario.`,
@@ -70,6 +75,7 @@ The live scenario, with client ids, secrets and passwords, is at <identity>/_emu
           `  authority for MSAL:       ${id}/contoso.com   (or /common, /organizations, /consumers)`,
           `  device code sign-in page: ${id}/devicelogin`,
           `  try it:  curl --cacert ${running.caPath} ${id}/contoso.com/v2.0/.well-known/openid-configuration`,
+          `  mail:    curl --cacert ${running.caPath} --oauth2-bearer "$TOKEN" -u alice@contoso.com: ${running.services.find((s) => s.name === 'imaps')?.url ?? ''}/INBOX`,
           'Press Ctrl+C to stop.',
           '',
         ].join('\n'),

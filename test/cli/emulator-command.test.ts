@@ -40,6 +40,7 @@ describe('mailbridge emulator (command line)', () => {
       if (line.startsWith('ca ')) break;
     }
     assert.match(lines[0] ?? '', /^identity https:\/\/localhost:\d+$/);
+    assert.deepEqual(lines.slice(1, -1).map((l) => l.replace(/:\d+$/, '')), ['pop3s pop3s://localhost', 'pop3 pop3://localhost', 'imaps imaps://localhost', 'imap imap://localhost', 'smtp smtp://localhost']);
     const caPath = (lines.at(-1) ?? '').slice(3);
     assert.equal(caPath, join(data, 'ca.crt'));
     const caPem = await readFile(caPath, 'utf8');

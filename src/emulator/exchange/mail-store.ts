@@ -158,6 +158,20 @@ export class MailboxData extends EventEmitter<{ change: [MailboxChange] }> {
     return meta;
   }
 
+  /** Stores many messages with one index write at the end (seeding large mailboxes). */
+  async appendMany(folderName: string, messages: { raw: Buffer; internalDate: Date }[]): Promise<void> {
+    const folder = this.requireFolder(folderName);
+    const uids: number[] = [];
+    for (const { raw, internalDate } of messages) {
+      const uid = folder.uidNext++;
+      await writeFile(this.#path(folder, uid), raw);
+      folder.messages.push({ uid, flags: [], internalDate: internalDate.toISOString(), size: raw.length });
+      uids.push(uid);
+    }
+    await this.#save();
+    if (uids.length > 0) this.emit('change', { kind: 'exists', folder: folder.name, uids });
+  }
+
   read(folder: FolderData, uid: number): Promise<Buffer> {
     return readFile(this.#path(folder, uid));
   }
@@ -291,12 +305,21 @@ export class MailStore {
 }
 
 async function seedMailbox(mailbox: MailboxData, seed: MailboxSeed): Promise<void> {
+  const now = new Date();
   if ('emlDir' in seed) {
     const names = (await readdir(seed.emlDir)).filter((n) => n.toLowerCase().endsWith('.eml')).sort();
-    for (const name of names) await mailbox.append('INBOX', await readFile(join(seed.emlDir, name)));
+    const batch = [];
+    for (const name of names) batch.push({ raw: await readFile(join(seed.emlDir, name)), internalDate: now });
+    await mailbox.appendMany('INBOX', batch);
     return;
   }
-  for (let n = 1; n <= seed.generate.count; n++) {
-    await mailbox.append('INBOX', generatedMessage(mailbox.address, n, seed.generate.sizeBytes), [], new Date(Date.UTC(2026, 0, 1, 8, 0, 0) + n * 60_000));
+  // In chunks, so a very large generated mailbox never sits whole in memory.
+  const { count, sizeBytes } = seed.generate;
+  for (let start = 1; start <= count; start += 500) {
+    const batch = [];
+    for (let n = start; n < Math.min(start + 500, count + 1); n++) {
+      batch.push({ raw: generatedMessage(mailbox.address, n, sizeBytes), internalDate: new Date(Date.UTC(2026, 0, 1, 8, 0, 0) + n * 60_000) });
+    }
+    await mailbox.appendMany('INBOX', batch);
   }
 }
