@@ -1,10 +1,8 @@
 // Raw-socket XOAUTH2 logins, for tests that need only to know whether a server accepts a token
 // (mailbridge's own POP3/IMAP clients are tested separately). Returns the server's final reply.
+import { encodeXoauth2 as xoauth2 } from '../../src/emulator/exchange/sasl.ts';
 import { LineClient } from './line-client.ts';
 
-export function xoauth2(user: string, token: string): string {
-  return Buffer.from(`user=${user}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
-}
 
 /** IMAP `AUTHENTICATE XOAUTH2` with SASL-IR; answers a `+` challenge with an empty line. */
 export async function imapLogin(port: number, user: string, token: string): Promise<string> {

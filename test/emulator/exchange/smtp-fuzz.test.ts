@@ -12,28 +12,14 @@ import { LineReader } from '../../../src/net/line-reader.ts';
 import type { RunningLineServer } from '../../../src/net/line-server.ts';
 import { startSmtpServer } from '../../../src/emulator/exchange/smtp/server.ts';
 import { startTestEmulator, type TestEmulator } from '../../helpers/emulator.ts';
+import { prng } from '../../helpers/fuzz.ts';
 import { userToken } from '../../helpers/mail-tokens.ts';
+import { encodeXoauth2 as xoauth2 } from '../../../src/emulator/exchange/sasl.ts';
 
 const ALICE = 'alice@contoso.com';
 const BOB = 'bob@contoso.com';
 const TOTAL_LINES = 100_000;
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-
-/** mulberry32: small, fast, reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function xoauth2(user: string, token: string): string {
-  return Buffer.from(`user=${user}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
-}
 
 type Mode = 'plain' | 'tls' | 'auth';
 

@@ -4,6 +4,7 @@
 // its exact text, SendAs, delivery into the recipients' INBOX and the sender's Sent Items
 // (byte-identical apart from the headers a server adds), pipelining, BDAT, limits, failures.
 import assert from 'node:assert/strict';
+import { encodeXoauth2 as xoauth2 } from '../../../src/emulator/exchange/sasl.ts';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -19,10 +20,6 @@ const BOB = 'bob@contoso.com';
 const SUPPORT = 'support@contoso.com';
 const CAROL = 'carol@outlook.com';
 const SERVICE_SP = 'b07c5e9b-3d8f-4b2a-8c4e-6f8d2b4a7c04';
-
-function xoauth2(user: string, token: string): string {
-  return Buffer.from(`user=${user}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
-}
 
 /** A bare SMTP client: every reply is read whole (all its lines), with a time limit. */
 class SmtpClient {

@@ -5,17 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { DEFAULT_IDS } from '../../../src/emulator/scenario/default.ts';
 import { appById, startTestEmulator, TENANT, type TestEmulator } from '../../helpers/emulator.ts';
 import { httpsRequest, type HttpsResponse } from '../../helpers/https.ts';
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../helpers/fuzz.ts';
 
 const GRANTS = ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'device_code', 'urn:ietf:params:oauth:grant-type:device_code', 'implicit', '', 'CLIENT_CREDENTIALS'];
 const PARAMS = ['grant_type', 'client_id', 'client_secret', 'scope', 'code', 'redirect_uri', 'code_verifier', 'refresh_token', 'device_code', 'username', 'password', 'client_assertion', 'client_assertion_type', 'client_info'];
