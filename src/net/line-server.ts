@@ -88,14 +88,30 @@ export class LineSession {
     return true;
   }
 
-  /** Ends the session after what was written has been sent. */
+  /**
+   * Ends the session: half-closes, then reads and drops whatever the client still sends until it
+   * closes too (two seconds at most). Closing a socket with unread input makes the kernel send a
+   * reset, which can destroy the last reply (a BYE, a QUIT answer) before a pipelining client
+   * has read it.
+   */
   async end(): Promise<void> {
     if (this.closed) return;
+    const socket = this.socket;
+    this.reader.detach();
+    socket.on('data', () => {});
+    socket.resume();
     await new Promise<void>((resolve) => {
-      this.socket.end(resolve);
-      setTimeout(resolve, 2000).unref();
+      const timer = setTimeout(resolve, 2000);
+      timer.unref();
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      socket.once('end', done);
+      socket.once('close', done);
+      socket.end();
     });
-    this.socket.destroy();
+    socket.destroy();
   }
 
   destroy(): void {

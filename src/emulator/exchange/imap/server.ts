@@ -153,30 +153,6 @@ async function dispatch(conn: ImapConnection, incoming: Incoming): Promise<void>
   await spec.run(conn, cmd);
 }
 
-/**
- * After the server's BYE: half-close, and read and drop whatever the client still sends until it
- * closes too (at most two seconds). Closing a socket with unread input makes the kernel send a
- * reset, which can destroy the BYE before a pipelining client has read it.
- */
-async function linger(session: LineSession): Promise<void> {
-  if (session.closed) return;
-  const socket = session.socket;
-  session.reader.detach();
-  socket.on('data', () => {});
-  socket.resume();
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 2000);
-    timer.unref();
-    const done = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    socket.once('end', done);
-    socket.once('close', done);
-    socket.end();
-  });
-}
-
 async function runSession(conn: ImapConnection): Promise<void> {
   const session: LineSession = conn.session;
   try {
@@ -191,8 +167,8 @@ async function runSession(conn: ImapConnection): Promise<void> {
     }
     await conn.out.flush();
   } finally {
-    // The mailbox's connection slot is free from here on, even while the socket lingers.
+    // The mailbox's connection slot is free from here on, even while the socket lingers
+    // (startLineServer ends every session with LineSession.end()).
     conn.dispose();
   }
-  if (conn.closing) await linger(session);
 }
