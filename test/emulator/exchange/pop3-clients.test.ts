@@ -38,18 +38,18 @@ describe('real POP3 clients against the emulated Exchange', () => {
 
   it("Python's poplib logs in with the two-step AUTH XOAUTH2 and retrieves the message", async () => {
     const script = `
-import base64, poplib, ssl, sys
+import base64, os, poplib, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[1])
 p = poplib.POP3_SSL('127.0.0.1', int(sys.argv[2]), context=ctx)
 p._shortcmd('AUTH XOAUTH2')
-sasl = base64.b64encode(('user=alice@contoso.com\\x01auth=Bearer ' + sys.argv[3] + '\\x01\\x01').encode()).decode()
-print(p._shortcmd(sasl).decode())
+sasl = base64.b64encode(('user=alice@contoso.com\\x01auth=Bearer ' + os.environ['MB_TOKEN'] + '\\x01\\x01').encode()).decode()
+sys.stdout.buffer.write(p._shortcmd(sasl) + b'\\n')
 count, size = p.stat()
 resp, lines, octets = p.retr(1)
 sys.stdout.buffer.write(b'\\r\\n'.join(lines) + b'\\r\\n')
 p.quit()
 `;
-    const { stdout } = await run('python3', ['-c', script, ca, String(emu.running.mailPorts.pop3s), token], { encoding: 'latin1' });
+    const { stdout } = await run('python3', ['-c', script, ca, String(emu.running.mailPorts.pop3s)], { encoding: 'latin1', env: { ...process.env, MB_TOKEN: token } });
     const [first, ...rest] = stdout.split('\n');
     assert.equal(first, '+OK User successfully authenticated.');
     assert.equal(rest.join('\n'), RAW);
