@@ -159,7 +159,37 @@ describe('emulated Exchange POP3', () => {
       assert.equal((await login('bob@contoso.com', token)).reply, '-ERR Request is throttled. Suggested Backoff Time: 12345 milliseconds');
       await emu.admin('POST', '/mail-failures', { protocol: 'pop', kind: 'unavailable', times: 1 });
       assert.equal((await login('bob@contoso.com', token)).reply, '-ERR Server Unavailable. 21');
-      assert.equal((await login('bob@contoso.com', token)).reply, '+OK User successfully authenticated.');
+      const ok = await login('bob@contoso.com', token);
+      ok.c.close();
+      assert.equal(ok.reply, '+OK User successfully authenticated.');
+    });
+  });
+
+  describe('limits', () => {
+    it('refuses a login beyond the per-mailbox connection cap, and frees the slot on QUIT', async () => {
+      await emu.admin('PATCH', '/settings', { mail: { maxConnectionsPerMailbox: 1 } });
+      try {
+        const token = await userToken(emu, 'bob@contoso.com', [SCOPES.pop]);
+        const first = await login('bob@contoso.com', token);
+        assert.equal(first.reply, '+OK User successfully authenticated.');
+        assert.equal((await login('bob@contoso.com', token)).reply, '-ERR Too many concurrent connections for this mailbox.');
+        assert.equal(await first.c.ask('QUIT'), '+OK Microsoft Exchange Server POP3 server signing off.');
+        await first.c.closed();
+        const third = await login('bob@contoso.com', token);
+        assert.equal(third.reply, '+OK User successfully authenticated.');
+        third.c.close();
+      } finally {
+        await emu.admin('PATCH', '/settings', { mail: { maxConnectionsPerMailbox: 20 } });
+      }
+    });
+
+    it('answers a line over the bound with an error and goes on serving the session', async () => {
+      const c = await pop3s();
+      await c.line();
+      c.send('X'.repeat(40 * 1024));
+      assert.equal(await c.line(), '-ERR Protocol error. Line is too long.');
+      assert.equal(await c.ask('CAPA'), '+OK');
+      c.close();
     });
   });
 
