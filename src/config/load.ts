@@ -1,0 +1,124 @@
+// Reads the configuration: the JSON file, then environment overrides (MAILBRIDGE__apps__web__
+// clientSecret=... sets apps.web.clientSecret), then the schema and the checks of validate.ts.
+// Every problem is reported at once, each with its path.
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { CLOUDS, parseMailUrl, type Cloud, type CloudName } from './clouds.ts';
+import { configSchema, type AppConfig, type MailbridgeConfig, type SecretRef } from './schema.ts';
+import { validateConfig, type ConfigProblem } from './validate.ts';
+
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  readonly file: string;
+  readonly problems: ConfigProblem[];
+  constructor(file: string, problems: ConfigProblem[]) {
+    const lines = problems.map((p) => `  ${p.path || '(file)'}: ${p.message}`);
+    super(`The configuration in ${file} has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}:\n${lines.join('\n')}`);
+    this.name = 'ConfigError';
+    this.file = file;
+    this.problems = problems;
+  }
+}
+
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.MAILBRIDGE_CONFIG) return env.MAILBRIDGE_CONFIG;
+  const base = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
+  return join(base, 'mailbridge', 'config.json');
+}
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_DATA_HOME && isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
+  return join(base, 'mailbridge');
+}
+
+const OVERRIDE_PREFIX = 'MAILBRIDGE__';
+const FORBIDDEN_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
+
+/** Applies MAILBRIDGE__a__b__c=value overrides onto the raw file contents. */
+function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(OVERRIDE_PREFIX) || value === undefined) continue;
+    const path = name.slice(OVERRIDE_PREFIX.length).split('__');
+    if (path.some((p) => p === '' || FORBIDDEN_KEYS.has(p))) {
+      problems.push({ path: name, message: 'an override is MAILBRIDGE__ followed by a path such as apps__web__clientSecret' });
+      continue;
+    }
+    let node: Record<string, unknown> = raw;
+    for (const key of path.slice(0, -1)) {
+      const next = node[key];
+      if (next === undefined || next === null || typeof next !== 'object') node[key] = {};
+      node = node[key] as Record<string, unknown>;
+    }
+    node[path.at(-1)!] = value;
+  }
+}
+
+export interface LoadedConfig {
+  config: MailbridgeConfig;
+  file: string;
+  /** Folder of the file: relative paths in it (certificates, CA files) are resolved from here. */
+  baseDir: string;
+  dataDir: string;
+}
+
+export async function loadConfig(file = defaultConfigPath(), env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'there is no such file; create one with `mailbridge init` (or `mailbridge init --emulator <url>`)' : (err as Error).message;
+    throw new ConfigError(file, [{ path: '', message: why }]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '', message: `not valid JSON: ${(err as Error).message}` }]);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, [{ path: '', message: 'must be a JSON object' }]);
+  const problems: ConfigProblem[] = [];
+  applyEnvOverrides(raw as Record<string, unknown>, env, problems);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push({ path: issue.path.join('.'), message: issue.message });
+    throw new ConfigError(file, problems);
+  }
+  problems.push(...validateConfig(parsed.data));
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  const baseDir = dirname(resolve(file));
+  return { config: parsed.data, file, baseDir, dataDir: parsed.data.dataDir ? resolve(baseDir, parsed.data.dataDir) : defaultDataDir(env) };
+}
+
+/** The cloud an app lives in, with a custom cloud's overrides applied. */
+export function resolveCloud(loaded: LoadedConfig, app: AppConfig): Cloud {
+  if (Object.hasOwn(CLOUDS, app.cloud)) return CLOUDS[app.cloud as CloudName];
+  const custom = loaded.config.clouds[app.cloud];
+  if (!custom) throw new ConfigError(loaded.file, [{ path: 'cloud', message: `unknown cloud ${app.cloud}` }]);
+  const base = CLOUDS[custom.base as CloudName];
+  return {
+    ...base,
+    name: app.cloud,
+    ...(custom.loginUrl ? { loginUrl: custom.loginUrl.replace(/\/+$/, '') } : {}),
+    ...(custom.imap ? { imap: parseMailUrl(custom.imap) } : {}),
+    ...(custom.pop ? { pop: parseMailUrl(custom.pop) } : {}),
+    ...(custom.smtp ? { smtp: parseMailUrl(custom.smtp) } : {}),
+    ...(custom.caFile ? { caFile: resolve(loaded.baseDir, custom.caFile) } : {}),
+  };
+}
+
+/** The value of a secret reference; its absence is a configuration problem that names where it was looked for. */
+export async function resolveSecret(loaded: LoadedConfig, ref: SecretRef, path: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (typeof ref === 'string') return ref;
+  if ('env' in ref) {
+    const value = env[ref.env];
+    if (!value) throw new ConfigError(loaded.file, [{ path, message: `the environment variable ${ref.env} is not set` }]);
+    return value;
+  }
+  const file = resolve(loaded.baseDir, ref.file);
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (err) {
+    throw new ConfigError(loaded.file, [{ path, message: `cannot read ${file}: ${(err as Error).message}` }]);
+  }
+}

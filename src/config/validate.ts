@@ -1,0 +1,99 @@
+// The checks that catch the setup mistakes every admin makes once (what-users-hit.md): a Secret
+// ID pasted as the secret, Graph scopes, client credentials on /common, redirect URI rules.
+import { CLOUD_NAMES } from './clouds.ts';
+import { GUID, type AppConfig, type MailbridgeConfig, type MailboxConfig } from './schema.ts';
+import { checkScopes } from './scopes.ts';
+
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+const MULTI_TENANT = new Set(['common', 'organizations', 'consumers']);
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+
+export function isGuid(value: string): boolean {
+  return GUID.test(value);
+}
+
+function checkRedirectUri(uri: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return `"${uri}" is not a URL`;
+  }
+  if (uri.length > 256) return 'a redirect URI may be at most 256 characters';
+  if (url.hash) return 'a redirect URI cannot have a #fragment';
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '127.0.0.1')) return undefined;
+  if (url.hostname === '[::1]') return 'Entra does not accept [::1]; use http://localhost or http://127.0.0.1';
+  return 'a redirect URI must use https://, except http://localhost or http://127.0.0.1';
+}
+
+function checkApp(name: string, app: AppConfig, config: MailbridgeConfig, problems: ConfigProblem[]): void {
+  const at = `apps.${name}`;
+  if (!isGuid(app.clientId)) {
+    problems.push({ path: `${at}.clientId`, message: 'must be the Application (client) ID, a GUID like 00000000-0000-0000-0000-000000000000 (App registrations > your app > Overview)' });
+  }
+  if (!isGuid(app.tenant) && !MULTI_TENANT.has(app.tenant.toLowerCase()) && !DOMAIN.test(app.tenant)) {
+    problems.push({ path: `${at}.tenant`, message: 'must be the Directory (tenant) ID (a GUID), a verified domain such as contoso.com, or organizations/common/consumers' });
+  }
+  if (!(CLOUD_NAMES as readonly string[]).includes(app.cloud) && !Object.hasOwn(config.clouds, app.cloud)) {
+    problems.push({ path: `${at}.cloud`, message: `"${app.cloud}" is neither ${CLOUD_NAMES.join(', ')} nor a cloud defined under "clouds"` });
+  }
+  if (typeof app.clientSecret === 'string' && isGuid(app.clientSecret)) {
+    problems.push({
+      path: `${at}.clientSecret`,
+      message: 'this is a GUID, so it is almost certainly the Secret ID, not the secret. In App registrations > your app > Certificates & secrets, copy the Value column (shown only once, right after the secret is created; make a new secret if it is hidden)',
+    });
+  }
+  if (app.clientSecret !== undefined && app.certificate !== undefined) {
+    problems.push({ path: at, message: 'give clientSecret or certificate, not both (a certificate is the safer choice)' });
+  }
+  if (app.redirectUri !== undefined) {
+    const problem = checkRedirectUri(app.redirectUri);
+    if (problem) problems.push({ path: `${at}.redirectUri`, message: problem });
+  }
+}
+
+function checkMailbox(address: string, mailbox: MailboxConfig, config: MailbridgeConfig, problems: ConfigProblem[]): void {
+  const at = `mailboxes.${address}`;
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address)) problems.push({ path: at, message: 'the key must be the mailbox address, e.g. support@contoso.com' });
+  const app = config.apps[mailbox.app];
+  if (!app) {
+    const known = Object.keys(config.apps);
+    problems.push({ path: `${at}.app`, message: `no app named "${mailbox.app}" under "apps"${known.length ? ` (there are: ${known.join(', ')})` : ''}` });
+    return;
+  }
+  const confidential = app.clientSecret !== undefined || app.certificate !== undefined;
+  if (mailbox.grant === 'client_credentials') {
+    if (MULTI_TENANT.has(app.tenant.toLowerCase())) {
+      problems.push({ path: `apps.${mailbox.app}.tenant`, message: `client credentials (app-only) need your tenant id or domain, not "${app.tenant}" (Entra answers AADSTS9001023 on /common and /consumers)` });
+    }
+    if (!confidential) problems.push({ path: `apps.${mailbox.app}`, message: `mailbox ${address} uses client credentials, which need a clientSecret or (better) a certificate on the app` });
+    if (mailbox.signInAs) problems.push({ path: `${at}.signInAs`, message: 'app-only access signs in as the app; signInAs applies to delegated grants only' });
+  }
+  if (mailbox.grant === 'client_credentials' && app.tenant.toLowerCase() === 'consumers') {
+    problems.push({ path: `${at}.grant`, message: 'personal Outlook.com accounts have no app-only access; use authorization_code or device_code' });
+  }
+  if (mailbox.scopes) {
+    for (const problem of checkScopes(mailbox.scopes, mailbox.grant)) problems.push({ path: `${at}.scopes`, message: problem });
+  }
+}
+
+/** Every problem in a configuration that passed the schema. */
+export function validateConfig(config: MailbridgeConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const [name, app] of Object.entries(config.apps)) checkApp(name, app, config, problems);
+  for (const [address, mailbox] of Object.entries(config.mailboxes)) checkMailbox(address, mailbox, config, problems);
+  for (const [name, cloud] of Object.entries(config.clouds)) {
+    for (const key of ['imap', 'pop', 'smtp'] as const) {
+      const url = cloud[key];
+      if (url !== undefined && !/^(imaps?|pop3s?|smtps?):\/\/[^/]+$/.test(url)) {
+        problems.push({ path: `clouds.${name}.${key}`, message: `"${url}" must look like ${key === 'smtp' ? 'smtp://host:587' : key === 'imap' ? 'imaps://host:993' : 'pop3s://host:995'}` });
+      }
+    }
+  }
+  return problems;
+}

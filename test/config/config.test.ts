@@ -1,0 +1,132 @@
+// Loading and checking the configuration: the mistakes admins make get a message that says what
+// to change, every problem at once; environment overrides and custom clouds work.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ConfigError, loadConfig, resolveCloud, resolveSecret } from '../../src/config/load.ts';
+import { scopeForProtocol, scopesFor } from '../../src/config/scopes.ts';
+import { CLOUDS } from '../../src/config/clouds.ts';
+
+const CLIENT = '8b3e1d7f-2c4a-4e6b-9f1d-5a7c3e9b2d41';
+const TENANT = 'c5a7e2b4-1f3d-4c8e-9a6b-2d7f0e1c3b5a';
+
+describe('configuration', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mailbridge-config-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  let n = 0;
+  async function write(config: unknown): Promise<string> {
+    const file = join(dir, `config-${n++}.json`);
+    await writeFile(file, typeof config === 'string' ? config : JSON.stringify(config));
+    return file;
+  }
+
+  async function problemsOf(config: unknown, env: NodeJS.ProcessEnv = {}): Promise<string[]> {
+    try {
+      await loadConfig(await write(config), env);
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, String(err));
+      return err.problems.map((p) => `${p.path}: ${p.message}`);
+    }
+    return [];
+  }
+
+  const good = {
+    apps: {
+      desktop: { tenant: 'contoso.com', clientId: CLIENT },
+      service: { tenant: TENANT, clientId: CLIENT, clientSecret: { env: 'SERVICE_SECRET' } },
+    },
+    mailboxes: {
+      'alice@contoso.com': { app: 'desktop', grant: 'authorization_code', protocols: ['imap', 'smtp'] },
+      'support@contoso.com': { app: 'service', grant: 'client_credentials', protocols: ['pop'] },
+    },
+  };
+
+  it('loads a valid configuration, with defaults', async () => {
+    const loaded = await loadConfig(await write(good), { XDG_DATA_HOME: '/var/lib/x' });
+    assert.equal(loaded.config.apps.desktop?.cloud, 'global');
+    assert.deepEqual(loaded.config.mailboxes['alice@contoso.com']?.protocols, ['imap', 'smtp']);
+    assert.equal(loaded.dataDir, '/var/lib/x/mailbridge');
+    assert.equal(resolveCloud(loaded, loaded.config.apps.desktop!).imap.host, 'outlook.office365.com');
+  });
+
+  it('flags a GUID-shaped client secret as the Secret ID', async () => {
+    const problems = await problemsOf({ ...good, apps: { ...good.apps, service: { tenant: TENANT, clientId: CLIENT, clientSecret: '9e5a3c7f-1b6d-4f0e-8a2c-4d6b0f2e5a71' } } });
+    assert.deepEqual(problems, [
+      'apps.service.clientSecret: this is a GUID, so it is almost certainly the Secret ID, not the secret. In App registrations > your app > Certificates & secrets, copy the Value column (shown only once, right after the secret is created; make a new secret if it is hidden)',
+    ]);
+  });
+
+  it('refuses client credentials on common, a client id that is not a GUID, and an unknown app, all at once', async () => {
+    const problems = await problemsOf({
+      apps: { svc: { tenant: 'common', clientId: 'my-app', clientSecret: 's3cr3t~value' } },
+      mailboxes: {
+        'a@contoso.com': { app: 'svc', grant: 'client_credentials' },
+        'b@contoso.com': { app: 'nope', grant: 'device_code' },
+      },
+    });
+    assert.equal(problems.length, 3, problems.join('\n'));
+    assert.match(problems[0]!, /^apps\.svc\.clientId: must be the Application \(client\) ID, a GUID/);
+    assert.match(problems[1]!, /^apps\.svc\.tenant: client credentials \(app-only\) need your tenant id or domain, not "common" \(Entra answers AADSTS9001023/);
+    assert.equal(problems[2], 'mailboxes.b@contoso.com.app: no app named "nope" under "apps" (there are: svc)');
+  });
+
+  it('refuses Graph and unprefixed mail scopes and names the right one', async () => {
+    const problems = await problemsOf({
+      ...good,
+      mailboxes: { 'alice@contoso.com': { app: 'desktop', grant: 'device_code', scopes: ['IMAP.AccessAsUser.All', 'https://graph.microsoft.com/SMTP.Send'] } },
+    });
+    assert.deepEqual(problems, [
+      'mailboxes.alice@contoso.com.scopes: "IMAP.AccessAsUser.All" gives a Microsoft Graph token, which IMAP, POP and SMTP refuse; use "https://outlook.office.com/IMAP.AccessAsUser.All"',
+      'mailboxes.alice@contoso.com.scopes: "https://graph.microsoft.com/SMTP.Send" gives a Microsoft Graph token, which IMAP, POP and SMTP refuse; use "https://outlook.office.com/SMTP.Send"',
+    ]);
+  });
+
+  it('applies the redirect URI rules', async () => {
+    const withUri = (redirectUri: string) => problemsOf({ apps: { web: { tenant: 'contoso.com', clientId: CLIENT, clientSecret: 'x~y', redirectUri } }, mailboxes: {} });
+    assert.deepEqual(await withUri('https://app.contoso.com/auth/callback'), []);
+    assert.deepEqual(await withUri('http://localhost:8080/callback'), []);
+    assert.deepEqual(await withUri('http://app.contoso.com/callback'), ['apps.web.redirectUri: a redirect URI must use https://, except http://localhost or http://127.0.0.1']);
+    assert.deepEqual(await withUri('http://[::1]:8080/'), ['apps.web.redirectUri: Entra does not accept [::1]; use http://localhost or http://127.0.0.1']);
+  });
+
+  it('takes overrides from the environment (MAILBRIDGE__path__to__field) and secret references', async () => {
+    const loaded = await loadConfig(await write(good), { MAILBRIDGE__apps__desktop__tenant: 'organizations', SERVICE_SECRET: 'from-env~secret' });
+    assert.equal(loaded.config.apps.desktop?.tenant, 'organizations');
+    assert.equal(await resolveSecret(loaded, loaded.config.apps.service!.clientSecret!, 'apps.service.clientSecret', { SERVICE_SECRET: 'from-env~secret' }), 'from-env~secret');
+    await assert.rejects(resolveSecret(loaded, { env: 'MISSING_VAR' }, 'apps.service.clientSecret', {}), /apps\.service\.clientSecret: the environment variable MISSING_VAR is not set/);
+  });
+
+  it('points a custom cloud at other hosts (the emulator), relative to the file', async () => {
+    const loaded = await loadConfig(
+      await write({
+        clouds: { emulator: { base: 'global', loginUrl: 'https://localhost:44300/', imap: 'imaps://localhost:44303', pop: 'pop3s://localhost:44301', smtp: 'smtp://localhost:44305', caFile: 'ca.crt' } },
+        apps: { desktop: { cloud: 'emulator', tenant: 'contoso.com', clientId: CLIENT } },
+        mailboxes: {},
+      }),
+      {},
+    );
+    const cloud = resolveCloud(loaded, loaded.config.apps.desktop!);
+    assert.equal(cloud.loginUrl, 'https://localhost:44300');
+    assert.deepEqual(cloud.imap, { host: 'localhost', port: 44303, security: 'implicit' });
+    assert.deepEqual(cloud.smtp, { host: 'localhost', port: 44305, security: 'starttls' });
+    assert.equal(cloud.caFile, join(dir, 'ca.crt'));
+    assert.equal(cloud.delegatedScopePrefix, 'https://outlook.office.com');
+  });
+
+  it('says what to do when the file is missing or not JSON', async () => {
+    await assert.rejects(loadConfig(join(dir, 'absent.json'), {}), /there is no such file; create one with `mailbridge init`/);
+    await assert.rejects(loadConfig(await write('{ "apps": '), {}), /not valid JSON/);
+  });
+
+  it('builds scopes from protocol and cloud', () => {
+    assert.deepEqual(scopesFor(CLOUDS.global, ['imap', 'smtp', 'imap'], 'authorization_code'), ['https://outlook.office.com/IMAP.AccessAsUser.All', 'https://outlook.office.com/SMTP.Send', 'offline_access']);
+    assert.deepEqual(scopesFor(CLOUDS['usgov-gcc-high'], ['pop'], 'client_credentials'), ['https://outlook.office365.us/.default']);
+    assert.equal(scopeForProtocol(CLOUDS.china, 'pop', 'device_code'), 'https://partner.outlook.cn/POP.AccessAsUser.All');
+  });
+});
