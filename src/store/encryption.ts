@@ -1,0 +1,70 @@
+// Encryption at rest: AES-256-GCM with a 256-bit key from MAILBRIDGE_KEY (base64) or a key file
+// created with mode 0600 on first use. Each sealed value is bound to its record's name (as
+// additional data), so a ciphertext copied onto another record does not decrypt.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { TokenStoreError } from './token-store.ts';
+
+const VERSION = 'v1';
+
+export class SecretBox {
+  readonly #key: Buffer;
+  /** Where the key came from, for messages (never the key). */
+  readonly source: string;
+
+  constructor(key: Buffer, source: string) {
+    if (key.length !== 32) throw new TokenStoreError('key_unreadable', `${source} must hold 32 bytes (base64 of 32 random bytes), not ${key.length}`);
+    this.#key = key;
+    this.source = source;
+  }
+
+  seal(plaintext: string, boundTo: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
+    cipher.setAAD(Buffer.from(boundTo));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return [VERSION, iv.toString('base64'), cipher.getAuthTag().toString('base64'), body.toString('base64')].join('.');
+  }
+
+  open(sealed: string, boundTo: string): string {
+    const [version, iv, tag, body] = sealed.split('.');
+    if (version !== VERSION || !iv || !tag || body === undefined) {
+      throw new TokenStoreError('corrupt_record', `the stored secrets of ${boundTo} are damaged (not a ${VERSION} sealed value); sign in again to replace them`);
+    }
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64'));
+      decipher.setAAD(Buffer.from(boundTo));
+      decipher.setAuthTag(Buffer.from(tag, 'base64'));
+      return Buffer.concat([decipher.update(Buffer.from(body, 'base64')), decipher.final()]).toString('utf8');
+    } catch {
+      throw new TokenStoreError(
+        'cannot_decrypt',
+        `cannot decrypt the stored tokens of ${boundTo} with the key from ${this.source}: it is not the key they were encrypted with (or the record was altered). Nothing was changed; restore the right key (MAILBRIDGE_KEY or the key file) and try again`,
+      );
+    }
+  }
+}
+
+/** The key: MAILBRIDGE_KEY if set, else the key file (made with mode 0600 when it does not exist). */
+export async function loadKey(keyFile: string, env: NodeJS.ProcessEnv = process.env): Promise<SecretBox> {
+  if (env.MAILBRIDGE_KEY) return new SecretBox(Buffer.from(env.MAILBRIDGE_KEY, 'base64'), 'MAILBRIDGE_KEY');
+  let text: string;
+  try {
+    text = await readFile(keyFile, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new TokenStoreError('key_unreadable', `cannot read the key file ${keyFile}: ${(err as Error).message}`);
+    await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 });
+    text = randomBytes(32).toString('base64');
+    // 'wx': never overwrite a key another process created a moment ago.
+    try {
+      await writeFile(keyFile, `${text}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      text = await readFile(keyFile, 'utf8');
+    }
+    await chmod(keyFile, 0o600);
+  }
+  return new SecretBox(Buffer.from(text.trim(), 'base64'), `the key file ${keyFile}`);
+}

@@ -1,0 +1,130 @@
+// The embedded token store: one SQLite file (node:sqlite), WAL so readers never wait for the
+// writer, a busy timeout so several processes can share it. Metadata in clear, secrets sealed.
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import type { SecretBox } from './encryption.ts';
+import { TokenStoreError, type GrantMeta, type GrantRecord, type GrantSecrets, type TokenStore } from './token-store.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS grants (
+  mailbox TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  meta TEXT NOT NULL,
+  secrets TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);`;
+
+interface GrantRow {
+  mailbox: string;
+  version: number;
+  meta: string;
+  secrets: string;
+}
+
+function key(mailbox: string): string {
+  return mailbox.trim().toLowerCase();
+}
+
+export class SqliteTokenStore implements TokenStore {
+  readonly #db: DatabaseSync;
+  readonly #box: SecretBox;
+  readonly #file: string;
+
+  private constructor(db: DatabaseSync, box: SecretBox, file: string) {
+    this.#db = db;
+    this.#box = box;
+    this.#file = file;
+  }
+
+  static async open(file: string, box: SecretBox): Promise<SqliteTokenStore> {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(file);
+      db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;');
+      db.exec(SCHEMA);
+    } catch (err) {
+      throw new TokenStoreError('store_unavailable', `cannot open the token store ${file}: ${(err as Error).message}`);
+    }
+    return new SqliteTokenStore(db, box, file);
+  }
+
+  #parse(row: GrantRow): GrantRecord {
+    let meta: GrantMeta;
+    let secrets: GrantSecrets;
+    try {
+      meta = JSON.parse(row.meta) as GrantMeta;
+    } catch {
+      throw new TokenStoreError('corrupt_record', `the record of ${row.mailbox} in ${this.#file} is damaged; sign in again to replace it`);
+    }
+    const opened = this.#box.open(row.secrets, row.mailbox);
+    try {
+      secrets = JSON.parse(opened) as GrantSecrets;
+    } catch {
+      throw new TokenStoreError('corrupt_record', `the stored secrets of ${row.mailbox} are damaged; sign in again to replace them`);
+    }
+    return { meta, secrets, version: row.version };
+  }
+
+  async get(mailbox: string): Promise<GrantRecord | undefined> {
+    const row = this.#db.prepare('SELECT mailbox, version, meta, secrets FROM grants WHERE mailbox = ?').get(key(mailbox)) as GrantRow | undefined;
+    return row ? this.#parse(row) : undefined;
+  }
+
+  async listMeta(): Promise<GrantMeta[]> {
+    const rows = this.#db.prepare('SELECT mailbox, meta FROM grants ORDER BY mailbox').all() as unknown as Pick<GrantRow, 'mailbox' | 'meta'>[];
+    return rows.flatMap((r) => {
+      try {
+        return [JSON.parse(r.meta) as GrantMeta];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  async put(meta: GrantMeta, secrets: GrantSecrets, expectedVersion: number): Promise<number | undefined> {
+    const id = key(meta.mailbox);
+    const sealed = this.#box.seal(JSON.stringify(secrets), id);
+    const now = Date.now();
+    if (expectedVersion === 0) {
+      const result = this.#db
+        .prepare('INSERT INTO grants (mailbox, version, meta, secrets, updated_at) VALUES (?, 1, ?, ?, ?) ON CONFLICT(mailbox) DO NOTHING')
+        .run(id, JSON.stringify(meta), sealed, now);
+      return result.changes === 1 ? 1 : undefined;
+    }
+    const result = this.#db
+      .prepare('UPDATE grants SET version = version + 1, meta = ?, secrets = ?, updated_at = ? WHERE mailbox = ? AND version = ?')
+      .run(JSON.stringify(meta), sealed, now, id, expectedVersion);
+    return result.changes === 1 ? expectedVersion + 1 : undefined;
+  }
+
+  async delete(mailbox: string): Promise<boolean> {
+    return this.#db.prepare('DELETE FROM grants WHERE mailbox = ?').run(key(mailbox)).changes === 1;
+  }
+
+  async tryLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const result = this.#db
+      .prepare(
+        `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+         WHERE leases.expires_at < ? OR leases.owner = excluded.owner`,
+      )
+      .run(name, owner, now + ttlMs, now);
+    return result.changes === 1;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    this.#db.prepare('DELETE FROM leases WHERE name = ? AND owner = ?').run(name, owner);
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+}
