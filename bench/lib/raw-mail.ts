@@ -1,7 +1,7 @@
 // Lean, pipelined mail downloads over TLS for benchmarks: the client does almost nothing, so
 // the server's speed is what gets measured. Counts payload bytes; parses no messages.
 import tls from 'node:tls';
-import { encodeXoauth2 } from '../../src/emulator/exchange/sasl.ts';
+import { encodeXoauth2 } from '../../src/net/sasl-xoauth2.ts';
 
 async function connect(port: number, ca: string): Promise<tls.TLSSocket> {
   const socket = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' });

@@ -9,4 +9,8 @@ export const EXIT = {
   config: 3,
   /** A port, host or peer could not be reached or bound. */
   unavailable: 4,
+  /** The mailbox's grant needs someone to sign in (again): run `mailbridge login`. */
+  needsSignIn: 5,
+  /** The token store cannot be used as it is (another key, a damaged record). */
+  store: 6,
 } as const;

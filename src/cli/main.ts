@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerEmulatorCommand } from './emulator-command.ts';
+import { registerIdentityCommands } from './identity-commands.ts';
 import { EXIT } from './exit-codes.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -15,6 +16,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerEmulatorCommand(program);
+registerIdentityCommands(program);
 
 try {
   await program.parseAsync(process.argv);

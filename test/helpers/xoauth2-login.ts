@@ -1,6 +1,6 @@
 // Raw-socket XOAUTH2 logins, for tests that need only to know whether a server accepts a token
 // (mailbridge's own POP3/IMAP clients are tested separately). Returns the server's final reply.
-import { encodeXoauth2 as xoauth2 } from '../../src/emulator/exchange/sasl.ts';
+import { encodeXoauth2 as xoauth2 } from '../../src/net/sasl-xoauth2.ts';
 import { LineClient } from './line-client.ts';
 
 

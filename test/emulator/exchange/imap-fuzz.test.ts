@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { settledMemoryBytes } from '../../helpers/memory.ts';
 import type { RunningLineServer } from '../../../src/net/line-server.ts';
 import { generatedMessage } from '../../../src/emulator/exchange/mail-store.ts';
-import { encodeXoauth2 } from '../../../src/emulator/exchange/sasl.ts';
+import { encodeXoauth2 } from '../../../src/net/sasl-xoauth2.ts';
 import { startImapServer } from '../../../src/emulator/exchange/imap/server.ts';
 import { startTestEmulator, type TestEmulator } from '../../helpers/emulator.ts';
 import { mutatedLine, pick, prng, type Rand } from '../../helpers/fuzz.ts';

@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { LineReader } from '../../../src/net/line-reader.ts';
 import { generatedMessage } from '../../../src/emulator/exchange/mail-store.ts';
-import { encodeXoauth2 } from '../../../src/emulator/exchange/sasl.ts';
+import { encodeXoauth2 } from '../../../src/net/sasl-xoauth2.ts';
 import { DEFAULT_IDS } from '../../../src/emulator/scenario/default.ts';
 import { startTestEmulator, type TestEmulator } from '../../helpers/emulator.ts';
 import { appToken, SCOPES, userToken } from '../../helpers/mail-tokens.ts';

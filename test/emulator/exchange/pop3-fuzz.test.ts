@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
-import { encodeXoauth2 } from '../../../src/emulator/exchange/sasl.ts';
+import { encodeXoauth2 } from '../../../src/net/sasl-xoauth2.ts';
 import { startTestEmulator, type TestEmulator } from '../../helpers/emulator.ts';
 import { mutatedLine, prng } from '../../helpers/fuzz.ts';
 import { settledMemoryBytes } from '../../helpers/memory.ts';

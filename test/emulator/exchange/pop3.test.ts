@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { DEFAULT_IDS } from '../../../src/emulator/scenario/default.ts';
-import { encodeXoauth2 } from '../../../src/emulator/exchange/sasl.ts';
+import { encodeXoauth2 } from '../../../src/net/sasl-xoauth2.ts';
 import { startTestEmulator, type TestEmulator } from '../../helpers/emulator.ts';
 import { LineClient } from '../../helpers/line-client.ts';
 import { appToken, SCOPES, userToken } from '../../helpers/mail-tokens.ts';

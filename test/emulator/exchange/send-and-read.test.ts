@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
-import { encodeXoauth2 } from '../../../src/emulator/exchange/sasl.ts';
+import { encodeXoauth2 } from '../../../src/net/sasl-xoauth2.ts';
 import { startTestEmulator, type TestEmulator } from '../../helpers/emulator.ts';
 import { LineClient } from '../../helpers/line-client.ts';
 import { SCOPES, userToken } from '../../helpers/mail-tokens.ts';

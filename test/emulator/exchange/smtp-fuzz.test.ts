@@ -15,7 +15,7 @@ import { startTestEmulator, type TestEmulator } from '../../helpers/emulator.ts'
 import { prng } from '../../helpers/fuzz.ts';
 import { settledMemoryBytes } from '../../helpers/memory.ts';
 import { userToken } from '../../helpers/mail-tokens.ts';
-import { encodeXoauth2 as xoauth2 } from '../../../src/emulator/exchange/sasl.ts';
+import { encodeXoauth2 as xoauth2 } from '../../../src/net/sasl-xoauth2.ts';
 
 const ALICE = 'alice@contoso.com';
 const BOB = 'bob@contoso.com';

@@ -4,7 +4,7 @@
 // its exact text, SendAs, delivery into the recipients' INBOX and the sender's Sent Items
 // (byte-identical apart from the headers a server adds), pipelining, BDAT, limits, failures.
 import assert from 'node:assert/strict';
-import { encodeXoauth2 as xoauth2 } from '../../../src/emulator/exchange/sasl.ts';
+import { encodeXoauth2 as xoauth2 } from '../../../src/net/sasl-xoauth2.ts';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';

@@ -6,7 +6,7 @@ import { LineTooLongError } from '../../../net/line-reader.ts';
 import { startLineServer, type LineSession, type RunningLineServer } from '../../../net/line-server.ts';
 import type { ExchangeContext } from '../context.ts';
 import { decideAccess } from '../mailbox-access.ts';
-import { parseXoauth2 } from '../sasl.ts';
+import { parseXoauth2 } from '../../../net/sasl-xoauth2.ts';
 import { Maildrop } from './maildrop.ts';
 import { POP3 } from './replies.ts';
 

@@ -8,7 +8,7 @@ import { LineTooLongError } from '../../../net/line-reader.ts';
 import type { LineSession } from '../../../net/line-server.ts';
 import type { ExchangeContext } from '../context.ts';
 import { decideAccess, type AccessDecision } from '../mailbox-access.ts';
-import { parseXoauth2 } from '../sasl.ts';
+import { parseXoauth2 } from '../../../net/sasl-xoauth2.ts';
 import { parseBdat, parseCommandLine, parseHelloDomain, parseMailFrom, parseRcptTo, type MailFrom, type PathError } from './command.ts';
 import { sendAsRefusal, submitMessage, type Submitter } from './delivery.ts';
 import { rfc5322Date, type SmtpNames } from './names.ts';

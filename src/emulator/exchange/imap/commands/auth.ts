@@ -3,7 +3,7 @@
 // Some refusals come after a successful AUTHENTICATE ("authenticated but not connected").
 import { LineTooLongError } from '../../../../net/line-reader.ts';
 import { decideAccess } from '../../mailbox-access.ts';
-import { parseXoauth2 } from '../../sasl.ts';
+import { parseXoauth2 } from '../../../../net/sasl-xoauth2.ts';
 import { IMAP } from '../replies.ts';
 import type { ImapConnection } from '../session.ts';
 import { tokenText } from '../parser.ts';

@@ -1,4 +1,5 @@
-// SASL XOAUTH2 (reference section 8.2): base64("user=" U ^A "auth=Bearer " T ^A ^A).
+// SASL XOAUTH2 (reference section 8.2): base64("user=" U ^A "auth=Bearer " T ^A ^A). Shared by the
+// emulated servers, the protocol clients and the proxy.
 export interface Xoauth2Credentials {
   user: string;
   token: string;

@@ -1,0 +1,52 @@
+// msal-node client applications for a configured app: the authority in its cloud, the HTTPS
+// client (trusting an emulator's CA when the cloud names one), and the credential.
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { ConfidentialClientApplication, PublicClientApplication, type Configuration } from '@azure/msal-node';
+import type { Cloud } from '../config/clouds.ts';
+import { CLOUDS } from '../config/clouds.ts';
+import { resolveSecret, type LoadedConfig } from '../config/load.ts';
+import type { AppConfig } from '../config/schema.ts';
+import { HttpsNetworkClient } from './https-network-client.ts';
+
+export type MsalApp = PublicClientApplication | ConfidentialClientApplication;
+
+const MICROSOFT_LOGIN_HOSTS = new Set(Object.values(CLOUDS).map((c) => new URL(c.loginUrl).host));
+
+export function authorityUrl(cloud: Cloud, app: AppConfig): string {
+  return `${cloud.loginUrl}/${app.tenant}`;
+}
+
+async function baseConfiguration(cloud: Cloud, app: AppConfig): Promise<Configuration> {
+  const host = new URL(cloud.loginUrl).host;
+  const caPem = cloud.caFile ? await readFile(cloud.caFile, 'utf8') : undefined;
+  return {
+    auth: {
+      clientId: app.clientId,
+      authority: authorityUrl(cloud, app),
+      // A login host MSAL does not know (an emulator) must be named, or MSAL asks Microsoft about it.
+      ...(MICROSOFT_LOGIN_HOSTS.has(host) ? {} : { knownAuthorities: [host] }),
+    },
+    system: { networkClient: new HttpsNetworkClient(caPem ? { caPem } : {}) },
+  };
+}
+
+export function isConfidential(app: AppConfig): boolean {
+  return app.clientSecret !== undefined || app.certificate !== undefined;
+}
+
+/** A public or confidential msal-node application for `app` (confidential when it has a credential). */
+export async function msalApp(loaded: LoadedConfig, appName: string, app: AppConfig, cloud: Cloud): Promise<MsalApp> {
+  const configuration = await baseConfiguration(cloud, app);
+  if (!isConfidential(app)) return new PublicClientApplication(configuration);
+  if (app.clientSecret !== undefined) {
+    const clientSecret = await resolveSecret(loaded, app.clientSecret, `apps.${appName}.clientSecret`);
+    return new ConfidentialClientApplication({ ...configuration, auth: { ...configuration.auth, clientSecret } });
+  }
+  const certFile = resolve(loaded.baseDir, app.certificate!.certFile);
+  const keyFile = resolve(loaded.baseDir, app.certificate!.keyFile);
+  const [certPem, privateKey] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
+  const thumbprintSha256 = createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex').toUpperCase();
+  return new ConfidentialClientApplication({ ...configuration, auth: { ...configuration.auth, clientCertificate: { thumbprintSha256, privateKey, x5c: certPem } } });
+}

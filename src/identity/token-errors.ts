@@ -1,0 +1,41 @@
+// Errors of the token provider, each with what to do: the grant needs a sign-in, the
+// configuration is wrong, or the identity service is (for now) unreachable.
+import { aadstsCodeOf, explainAadsts, type Explanation, type ExplanationContext } from './explanations.ts';
+import { IdentityEndpointError } from './https-network-client.ts';
+
+export class TokenError extends Error {
+  readonly code: 'not_configured' | 'needs_sign_in' | 'broken_configuration' | 'unavailable';
+  readonly mailbox: string;
+  readonly explanation?: Explanation;
+  constructor(code: TokenError['code'], mailbox: string, message: string, explanation?: Explanation) {
+    super(message);
+    this.name = 'TokenError';
+    this.code = code;
+    this.mailbox = mailbox;
+    if (explanation) this.explanation = explanation;
+  }
+}
+
+export interface ClassifiedFailure {
+  /** Worth another try after a pause. */
+  transient: boolean;
+  aadsts?: number;
+  explanation?: Explanation;
+  /** One line naming what happened, never a token. */
+  summary: string;
+}
+
+/** What an msal-node (or network) failure means for the grant. */
+export function classifyFailure(err: unknown, ctx: ExplanationContext): ClassifiedFailure {
+  if (err instanceof IdentityEndpointError) return { transient: true, summary: err.message };
+  const e = err as { errorCode?: string; errorMessage?: string; message?: string; subError?: string };
+  const text = `${e.errorMessage ?? ''} ${e.message ?? ''}`;
+  const aadsts = aadstsCodeOf(text);
+  if (aadsts !== undefined) {
+    const explanation = explainAadsts(aadsts, ctx);
+    return { transient: explanation.retryable, aadsts, explanation, summary: `AADSTS${aadsts}: ${explanation.title}` };
+  }
+  // msal-node's own network failures, and HTTP 5xx/429 without an AADSTS body.
+  const transient = /network|timeout|ECONN|ETIMEDOUT|EAI_AGAIN|socket|temporarily|server_error|429|50[0-9]/i.test(`${e.errorCode ?? ''} ${text}`);
+  return { transient, summary: (e.errorCode ? `${e.errorCode}: ` : '') + (e.errorMessage ?? e.message ?? String(err)).split('\n')[0]! };
+}

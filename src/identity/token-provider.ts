@@ -1,0 +1,243 @@
+// getAccessToken(mailbox, protocol): the one seam through which everything in mailbridge gets a
+// token. Served from memory while it has minutes left; otherwise from the store (another process
+// may have refreshed); otherwise refreshed, with exactly one refresh in flight per grant in this
+// process (a shared promise) and across processes (a lease in the store). The newest refresh
+// token is written with a compare-and-set in the same write as the access token, so it is never
+// lost. Failures become a grant status with an explanation, and the alert hook hears of it.
+import { randomUUID } from 'node:crypto';
+import type { LoadedConfig } from '../config/load.ts';
+import type { Protocol } from '../config/schema.ts';
+import { scopeForProtocol } from '../config/scopes.ts';
+import type { GrantMeta, GrantRecord, GrantSecrets, GrantStatus, TokenStore } from '../store/token-store.ts';
+import { sendAlert, type StatusChange } from './alerts.ts';
+import { resolveGrant, type ResolvedGrant } from './grants.ts';
+import { msalApp } from './msal-apps.ts';
+import { classifyFailure, TokenError } from './token-errors.ts';
+
+export interface TokenProviderOptions {
+  loaded: LoadedConfig;
+  store: TokenStore;
+  /** A token with less time left than this is refreshed first (default 5 minutes). */
+  refreshAheadMs?: number;
+  /** How long a refresh lease is held at most (default 30 s). */
+  leaseMs?: number;
+  /** Transient failures are retried this many times, waiting baseDelayMs, then twice that, ... */
+  retries?: number;
+  retryBaseDelayMs?: number;
+  now?: () => number;
+  /** Told of every status change (besides the configured alert hook). */
+  onStatusChange?: (change: StatusChange) => void;
+}
+
+interface Cached {
+  token: string;
+  expiresOnMs: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class TokenProvider {
+  readonly #loaded: LoadedConfig;
+  readonly #store: TokenStore;
+  readonly #refreshAheadMs: number;
+  readonly #leaseMs: number;
+  readonly #retries: number;
+  readonly #retryBaseDelayMs: number;
+  readonly #now: () => number;
+  readonly #onStatusChange: ((change: StatusChange) => void) | undefined;
+  readonly #owner = randomUUID();
+  readonly #memory = new Map<string, Cached>();
+  readonly #inflight = new Map<string, Promise<void>>();
+  /** Alert deliveries not yet finished (tests and shutdown wait for them). */
+  readonly #alerts = new Set<Promise<unknown>>();
+
+  constructor(options: TokenProviderOptions) {
+    this.#loaded = options.loaded;
+    this.#store = options.store;
+    this.#refreshAheadMs = options.refreshAheadMs ?? 5 * 60_000;
+    this.#leaseMs = options.leaseMs ?? 30_000;
+    this.#retries = options.retries ?? 3;
+    this.#retryBaseDelayMs = options.retryBaseDelayMs ?? 500;
+    this.#now = options.now ?? Date.now;
+    this.#onStatusChange = options.onStatusChange;
+  }
+
+  #fresh(cached: Cached | undefined): cached is Cached {
+    return cached !== undefined && cached.expiresOnMs - this.#now() > this.#refreshAheadMs;
+  }
+
+  /** A fresh access token for the mailbox's protocol. */
+  async getAccessToken(mailbox: string, protocol: Protocol): Promise<string> {
+    const key = `${mailbox.toLowerCase()}\u0000${protocol}`;
+    const hit = this.#memory.get(key);
+    if (this.#fresh(hit)) return hit.token;
+    const grant = resolveGrant(this.#loaded, mailbox);
+    if (!grant.mailbox.protocols.includes(protocol)) {
+      throw new TokenError('broken_configuration', grant.address, `${grant.address} is not configured for ${protocol}; add it to "protocols" (and sign in again so the grant covers it)`);
+    }
+    const grantKey = grant.address.toLowerCase();
+    for (;;) {
+      const running = this.#inflight.get(grantKey);
+      if (running) {
+        await running;
+        const after = this.#memory.get(key);
+        if (this.#fresh(after)) return after.token;
+        continue;
+      }
+      const work = this.#obtain(grant, protocol, key).finally(() => this.#inflight.delete(grantKey));
+      this.#inflight.set(grantKey, work);
+      await work;
+      const got = this.#memory.get(key);
+      if (got) return got.token;
+    }
+  }
+
+  /** From the store if another process refreshed; else refresh under the grant's lease. */
+  async #obtain(grant: ResolvedGrant, protocol: Protocol, key: string): Promise<void> {
+    const lease = `refresh:${grant.address.toLowerCase()}`;
+    const deadline = this.#now() + this.#leaseMs * 2;
+    for (;;) {
+      const record = await this.#store.get(grant.address);
+      if (this.#takeStored(record, protocol, key)) return;
+      if (grant.delegated && !record?.secrets.msalCache) {
+        throw new TokenError('needs_sign_in', grant.address, `${grant.address} has no grant yet: run \`mailbridge login ${grant.address}\``);
+      }
+      if (await this.#store.tryLease(lease, this.#owner, this.#leaseMs)) {
+        try {
+          // Another process may have finished a refresh between our read and our lease.
+          const current = await this.#store.get(grant.address);
+          if (this.#takeStored(current, protocol, key)) return;
+          await this.#refresh(grant, protocol, key, current);
+          return;
+        } finally {
+          await this.#store.releaseLease(lease, this.#owner);
+        }
+      }
+      if (this.#now() > deadline) throw new TokenError('unavailable', grant.address, `another process has held the refresh of ${grant.address} for over ${(this.#leaseMs * 2) / 1000} s`);
+      await sleep(25);
+    }
+  }
+
+  #takeStored(record: GrantRecord | undefined, protocol: Protocol, key: string): boolean {
+    const stored = record?.secrets.accessTokens[protocol];
+    if (!stored || !this.#fresh(stored)) return false;
+    this.#memory.set(key, stored);
+    return true;
+  }
+
+  async #refresh(grant: ResolvedGrant, protocol: Protocol, key: string, record: GrantRecord | undefined): Promise<void> {
+    const scope = scopeForProtocol(grant.cloud, protocol, grant.mailbox.grant);
+    let attempt = 0;
+    for (;;) {
+      try {
+        const result = await this.#acquire(grant, scope, record);
+        const secrets: GrantSecrets = {
+          ...(result.msalCache ?? record?.secrets.msalCache ? { msalCache: result.msalCache ?? record?.secrets.msalCache } : {}),
+          accessTokens: { ...record?.secrets.accessTokens, [protocol]: { token: result.token, expiresOnMs: result.expiresOnMs } },
+        };
+        const meta: GrantMeta = {
+          ...(record?.meta ?? this.#newMeta(grant)),
+          status: 'ok',
+          refreshedAt: this.#now(),
+          accessTokenExpiry: { ...record?.meta.accessTokenExpiry, [protocol]: result.expiresOnMs },
+        };
+        delete meta.reason;
+        delete meta.aadsts;
+        await this.#save(grant, meta, secrets, record);
+        this.#memory.set(key, { token: result.token, expiresOnMs: result.expiresOnMs });
+        this.#statusChanged(grant, record?.meta.status ?? 'unknown', meta);
+        return;
+      } catch (err) {
+        if (err instanceof TokenError) throw err;
+        const failure = classifyFailure(err, { clientId: grant.app.clientId, tenant: grant.app.tenant, appName: grant.appName, mailbox: grant.address, cloudPortal: grant.cloud.portal });
+        if (failure.transient && attempt < this.#retries) {
+          await sleep(this.#retryBaseDelayMs * 2 ** attempt++);
+          continue;
+        }
+        const status: GrantStatus = failure.transient ? record?.meta.status ?? 'unknown' : failure.explanation?.health === 'needs_sign_in' ? 'needs_sign_in' : 'broken_configuration';
+        if (!failure.transient) await this.#markFailed(grant, status, failure.summary, failure.aadsts, record);
+        const fix = failure.explanation ? ` ${failure.explanation.fix}` : '';
+        throw new TokenError(failure.transient ? 'unavailable' : status === 'needs_sign_in' ? 'needs_sign_in' : 'broken_configuration', grant.address, `${grant.address}: ${failure.summary}.${fix}`, failure.explanation);
+      }
+    }
+  }
+
+  async #acquire(grant: ResolvedGrant, scope: string, record: GrantRecord | undefined): Promise<{ token: string; expiresOnMs: number; msalCache?: string }> {
+    const app = await msalApp(this.#loaded, grant.appName, grant.app, grant.cloud);
+    if (!grant.delegated) {
+      if (!('acquireTokenByClientCredential' in app)) throw new TokenError('broken_configuration', grant.address, `the app ${grant.appName} has no credential for client credentials`);
+      const result = await app.acquireTokenByClientCredential({ scopes: [scope], skipCache: true });
+      if (!result?.accessToken) throw new TokenError('unavailable', grant.address, 'the identity platform returned no access token');
+      return { token: result.accessToken, expiresOnMs: result.expiresOn?.getTime() ?? this.#now() + 3_600_000 };
+    }
+    const cache = app.getTokenCache();
+    cache.deserialize(record!.secrets.msalCache!);
+    const homeAccountId = record!.meta.account?.homeAccountId;
+    const account = homeAccountId ? await cache.getAccountByHomeId(homeAccountId) : (await cache.getAllAccounts())[0];
+    if (!account) throw new TokenError('needs_sign_in', grant.address, `the stored grant of ${grant.address} has no account; run \`mailbridge login ${grant.address}\``);
+    const result = await app.acquireTokenSilent({ account, scopes: [scope], forceRefresh: true });
+    return { token: result.accessToken, expiresOnMs: result.expiresOn?.getTime() ?? this.#now() + 3_600_000, msalCache: cache.serialize() };
+  }
+
+  #newMeta(grant: ResolvedGrant): GrantMeta {
+    return { mailbox: grant.address, app: grant.appName, clientId: grant.app.clientId, tenant: grant.app.tenant, grant: grant.mailbox.grant, status: 'unknown', createdAt: this.#now(), accessTokenExpiry: {} };
+  }
+
+  /** Compare-and-set; if another writer got in first, write over its version with our newer tokens. */
+  async #save(grant: ResolvedGrant, meta: GrantMeta, secrets: GrantSecrets, record: GrantRecord | undefined): Promise<void> {
+    let expected = record?.version ?? 0;
+    for (let i = 0; i < 5; i++) {
+      if ((await this.#store.put(meta, secrets, expected)) !== undefined) return;
+      const latest = await this.#store.get(grant.address);
+      if (!latest && expected !== 0) return; // signed out meanwhile: do not bring the grant back
+      expected = latest?.version ?? 0;
+    }
+    throw new TokenError('unavailable', grant.address, `could not save the refreshed tokens of ${grant.address}: the store kept changing`);
+  }
+
+  async #markFailed(grant: ResolvedGrant, status: GrantStatus, reason: string, aadsts: number | undefined, record: GrantRecord | undefined): Promise<void> {
+    const meta: GrantMeta = { ...(record?.meta ?? this.#newMeta(grant)), status, reason, ...(aadsts !== undefined ? { aadsts } : {}) };
+    await this.#save(grant, meta, record?.secrets ?? { accessTokens: {} }, record);
+    this.#statusChanged(grant, record?.meta.status ?? 'unknown', meta);
+  }
+
+  #statusChanged(grant: ResolvedGrant, from: GrantStatus, meta: GrantMeta): void {
+    if (from === meta.status) return;
+    const change: StatusChange = {
+      mailbox: grant.address,
+      from,
+      to: meta.status,
+      ...(meta.reason ? { reason: meta.reason } : {}),
+      ...(meta.aadsts !== undefined ? { aadsts: meta.aadsts } : {}),
+      at: new Date(this.#now()).toISOString(),
+    };
+    this.#onStatusChange?.(change);
+    const delivery = sendAlert(this.#loaded.config.alerts, change);
+    this.#alerts.add(delivery);
+    void delivery.finally(() => this.#alerts.delete(delivery));
+  }
+
+  /** Resolves when every alert started so far has been delivered (or given up). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#alerts]);
+  }
+
+  /**
+   * Refreshes delegated grants whose last refresh is older than `maxIdleMs` (default 30 days),
+   * well inside Entra's 90-day inactivity limit. Returns the mailboxes refreshed.
+   */
+  async refreshIdleGrants(maxIdleMs = 30 * 86_400_000): Promise<string[]> {
+    const refreshed: string[] = [];
+    for (const meta of await this.#store.listMeta()) {
+      if (meta.grant === 'client_credentials' || meta.status === 'needs_sign_in') continue;
+      if ((meta.refreshedAt ?? meta.createdAt) > this.#now() - maxIdleMs) continue;
+      const grant = resolveGrant(this.#loaded, meta.mailbox);
+      const protocol = grant.mailbox.protocols[0]!;
+      this.#memory.delete(`${grant.address.toLowerCase()}\u0000${protocol}`);
+      const record = await this.#store.get(grant.address);
+      await this.#refresh(grant, protocol, `${grant.address.toLowerCase()}\u0000${protocol}`, record);
+      refreshed.push(grant.address);
+    }
+    return refreshed;
+  }
+}

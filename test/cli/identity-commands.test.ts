@@ -1,0 +1,131 @@
+// The four grants end to end from the command line, against the emulator over HTTPS with real
+// msal-node: authorization code with PKCE (the test plays the browser and the loopback redirect
+// reaches the CLI), device code (the test enters the code on the emulator's page), and client
+// credentials with a certificate and with a secret; then token, accounts and logout.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { get } from 'node:http';
+import { rm } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
+import { startTestEmulator, userByUpn, type TestEmulator } from '../helpers/emulator.ts';
+import { completeDeviceCode, signIn } from '../helpers/browserless.ts';
+import { writeTestConfig, type TestConfig } from '../helpers/identity-config.ts';
+
+const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI; `onStderr` sees stderr as it comes (to act on a sign-in URL or device code). */
+function cli(args: string[], onStderr?: (text: string) => void): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DISPLAY: '', WAYLAND_DISPLAY: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      onStderr?.(stderr);
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('mailbridge login, token, accounts, logout (against the emulator)', () => {
+  let emu: TestEmulator;
+  let cfg: TestConfig;
+  before(async () => {
+    emu = await startTestEmulator();
+    cfg = await writeTestConfig(emu);
+  });
+  after(async () => {
+    await emu.close();
+    await rm(cfg.dir, { recursive: true, force: true });
+  });
+
+  it('authorization code with PKCE: the person signs in, the browser comes back to the CLI', async () => {
+    let started = false;
+    const run = await cli(['login', 'alice@contoso.com', '--config', cfg.file, '--no-browser'], (text) => {
+      const url = /(https:\/\/localhost:\d+\/\S+\/authorize\?\S+)/.exec(text)?.[1];
+      if (!url || started) return;
+      started = true;
+      void (async () => {
+        const landed = await signIn(url, { caPem: emu.caPem, username: 'alice@contoso.com', password: userByUpn(emu, 'alice@contoso.com').password, consent: 'accept' });
+        // The browser follows the redirect to the CLI's loopback listener.
+        get(landed.toString(), (res) => res.resume());
+      })();
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /Open this URL in a browser and sign in as alice@contoso\.com/);
+    assert.match(run.stderr, /Signed in: alice@contoso\.com as alice@contoso\.com/);
+  });
+
+  it('device code: the person enters the code on the verification page', async () => {
+    let started = false;
+    const run = await cli(['login', 'bob@contoso.com', '--config', cfg.file], (text) => {
+      const m = /open the page (\S+) and enter the code (\S+) to authenticate/.exec(text);
+      if (!m || started) return;
+      started = true;
+      void completeDeviceCode(m[1]!, m[2]!, { caPem: emu.caPem, username: 'bob@contoso.com', password: userByUpn(emu, 'bob@contoso.com').password, consent: 'accept' });
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /Signed in: bob@contoso\.com as bob@contoso\.com/);
+  });
+
+  it('client credentials with a certificate and with a secret', async () => {
+    for (const mailbox of ['support@contoso.com', 'shared@contoso.com']) {
+      const run = await cli(['login', mailbox, '--config', cfg.file]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, new RegExp(`Signed in: ${mailbox} \\(app-only\\)`));
+    }
+  });
+
+  it('token prints a fresh token and nothing else; --sasl the XOAUTH2 string', async () => {
+    const imap = await cli(['token', 'alice@contoso.com', '--config', cfg.file, '--protocol', 'imap']);
+    assert.equal(imap.code, 0, imap.stderr);
+    assert.equal(imap.stderr, '');
+    const claims = decodeJwt(imap.stdout.trim());
+    assert.equal(claims.upn, 'alice@contoso.com');
+    assert.equal(claims.aud, 'https://outlook.office.com');
+    assert.match(String(claims.scp), /IMAP\.AccessAsUser\.All/);
+
+    const app = await cli(['token', 'support@contoso.com', '--config', cfg.file, '--protocol', 'smtp', '--sasl']);
+    assert.equal(app.code, 0, app.stderr);
+    const sasl = Buffer.from(app.stdout.trim(), 'base64').toString();
+    assert.match(sasl, /^user=support@contoso\.com\x01auth=Bearer ey[\w-]+\.[\w-]+\.[\w-]+\x01\x01$/);
+    assert.deepEqual(decodeJwt(sasl.split('Bearer ')[1]!.split('\x01')[0]!).roles, ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp']);
+
+    const wrong = await cli(['token', 'alice@contoso.com', '--config', cfg.file, '--protocol', 'ftp']);
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /--protocol must be one of imap, pop, smtp/);
+  });
+
+  it('accounts lists every grant with its status; logout forgets one, whose token then needs a sign-in (exit 5)', async () => {
+    const listed = await cli(['accounts', '--config', cfg.file, '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const rows = JSON.parse(listed.stdout) as { mailbox: string; status: string; account?: string }[];
+    assert.deepEqual(rows.map((r) => [r.mailbox, r.status]), [['alice@contoso.com', 'ok'], ['bob@contoso.com', 'ok'], ['support@contoso.com', 'ok'], ['shared@contoso.com', 'ok']]);
+
+    const out = await cli(['logout', 'bob@contoso.com', '--config', cfg.file]);
+    assert.equal(out.code, 0);
+    const token = await cli(['token', 'bob@contoso.com', '--config', cfg.file]);
+    assert.equal(token.code, 5);
+    assert.match(token.stderr, /bob@contoso\.com has no grant yet: run `mailbridge login bob@contoso\.com`/);
+    assert.equal(token.stdout, '');
+    const again = JSON.parse((await cli(['accounts', '--config', cfg.file, '--json'])).stdout) as { mailbox: string; status: string }[];
+    assert.equal(again.find((r) => r.mailbox === 'bob@contoso.com')?.status, 'not signed in');
+  });
+
+  it('names an unknown mailbox and a broken configuration with exit code 3', async () => {
+    const unknown = await cli(['token', 'nobody@contoso.com', '--config', cfg.file]);
+    assert.equal(unknown.code, 3);
+    assert.match(unknown.stderr, /nobody@contoso\.com is not a mailbox in .*config\.json \(configured: alice@contoso\.com, bob@contoso\.com, support@contoso\.com, shared@contoso\.com\)/);
+    const missing = await cli(['accounts', '--config', `${cfg.dir}/absent.json`]);
+    assert.equal(missing.code, 3);
+    assert.match(missing.stderr, /there is no such file; create one with `mailbridge init`/);
+  });
+});
