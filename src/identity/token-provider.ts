@@ -162,13 +162,19 @@ export class TokenProvider {
     }
   }
 
+  /** msal-node dates expiry on the real clock; keep the lifetime, measured on ours. */
+  #expiresOn(expiresOn: Date | null | undefined): number {
+    const lifetime = expiresOn ? expiresOn.getTime() - Date.now() : 3_600_000;
+    return this.#now() + lifetime;
+  }
+
   async #acquire(grant: ResolvedGrant, scope: string, record: GrantRecord | undefined): Promise<{ token: string; expiresOnMs: number; msalCache?: string }> {
     const app = await msalApp(this.#loaded, grant.appName, grant.app, grant.cloud);
     if (!grant.delegated) {
       if (!('acquireTokenByClientCredential' in app)) throw new TokenError('broken_configuration', grant.address, `the app ${grant.appName} has no credential for client credentials`);
       const result = await app.acquireTokenByClientCredential({ scopes: [scope], skipCache: true });
       if (!result?.accessToken) throw new TokenError('unavailable', grant.address, 'the identity platform returned no access token');
-      return { token: result.accessToken, expiresOnMs: result.expiresOn?.getTime() ?? this.#now() + 3_600_000 };
+      return { token: result.accessToken, expiresOnMs: this.#expiresOn(result.expiresOn) };
     }
     const cache = app.getTokenCache();
     cache.deserialize(record!.secrets.msalCache!);
@@ -176,7 +182,7 @@ export class TokenProvider {
     const account = homeAccountId ? await cache.getAccountByHomeId(homeAccountId) : (await cache.getAllAccounts())[0];
     if (!account) throw new TokenError('needs_sign_in', grant.address, `the stored grant of ${grant.address} has no account; run \`mailbridge login ${grant.address}\``);
     const result = await app.acquireTokenSilent({ account, scopes: [scope], forceRefresh: true });
-    return { token: result.accessToken, expiresOnMs: result.expiresOn?.getTime() ?? this.#now() + 3_600_000, msalCache: cache.serialize() };
+    return { token: result.accessToken, expiresOnMs: this.#expiresOn(result.expiresOn), msalCache: cache.serialize() };
   }
 
   #newMeta(grant: ResolvedGrant): GrantMeta {

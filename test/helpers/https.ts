@@ -17,7 +17,9 @@ export interface HttpsRequestOptions {
 
 export function httpsRequest(url: string, options: HttpsRequestOptions): Promise<HttpsResponse> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: options.method ?? 'GET', headers: options.headers ?? {}, ca: options.caPem }, (res) => {
+    // With a length, a body goes out with any method (Node sends no chunked DELETE or GET body).
+    const length = options.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(options.body)) };
+    const req = request(url, { method: options.method ?? 'GET', headers: { ...length, ...options.headers }, ca: options.caPem }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
