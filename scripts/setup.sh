@@ -43,9 +43,10 @@ _mb_node24() {
 
 _mb_test_peers() {
   # dovecot-*: a real IMAP/POP3 server (+ LMTP delivery) taking OAuth tokens (test/peers/dovecot.ts);
+  # postfix: a real SMTP submission server logging in through that Dovecot (test/peers/postfix.ts);
   # chromium: a real browser for the sign-in page test; curl, mutt, msmtp, python3: real mail
   # clients that log in with XOAUTH2.
-  local packages=(dovecot-imapd dovecot-pop3d dovecot-lmtpd chromium curl mutt msmtp python3) missing=() pkg sudo=()
+  local packages=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix chromium curl mutt msmtp python3) missing=() pkg sudo=()
   for pkg in "${packages[@]}"; do
     [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" == "installed" ]] || missing+=("$pkg")
   done
@@ -57,6 +58,10 @@ _mb_test_peers() {
   fi
   _mb_say "installing Debian packages: ${missing[*]}"
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2 || return 1
+  if [[ " ${missing[*]} " == *" postfix "* ]]; then
+    # Install Postfix unconfigured (no /etc/postfix/main.cf, nothing started): the tests run their own instances.
+    echo 'postfix postfix/main_mailer_type select No configuration' | "${sudo[@]}" debconf-set-selections >&2 || return 1
+  fi
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" </dev/null >&2 || return 1
 }
 

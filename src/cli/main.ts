@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerEmulatorCommand } from './emulator-command.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
+import { registerInitCommand } from './init-command.ts';
 import { EXIT } from './exit-codes.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -16,6 +17,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerEmulatorCommand(program);
+registerInitCommand(program);
 registerIdentityCommands(program);
 
 try {

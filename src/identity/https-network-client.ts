@@ -3,7 +3,7 @@
 // size, so a broken or hostile endpoint gives an error rather than a hang or unbounded memory.
 import { request } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
 
 export interface HttpsNetworkClientOptions {
   /** Extra CA certificates to trust (PEM), e.g. the emulator's; system CAs stay trusted. */
@@ -12,12 +12,19 @@ export interface HttpsNetworkClientOptions {
   maxResponseBytes?: number;
 }
 
-export class IdentityEndpointError extends Error {
+/**
+ * A failure of the identity endpoint below OAuth (no answer, too much, not JSON). An msal-node
+ * AuthError, because msal-node passes those through unchanged and turns anything else into a
+ * bare "network_error" that no longer says what happened.
+ */
+export class IdentityEndpointError extends AuthError {
   readonly code: 'timeout' | 'too_large' | 'not_json' | 'network';
   readonly url: string;
   constructor(code: IdentityEndpointError['code'], url: string, message: string) {
-    super(message);
+    super(code, '', message);
+    Object.setPrototypeOf(this, IdentityEndpointError.prototype);
     this.name = 'IdentityEndpointError';
+    this.message = message;
     this.code = code;
     this.url = url;
   }

@@ -18,7 +18,7 @@ export function authorityUrl(cloud: Cloud, app: AppConfig): string {
   return `${cloud.loginUrl}/${app.tenant}`;
 }
 
-async function baseConfiguration(cloud: Cloud, app: AppConfig): Promise<Configuration> {
+async function baseConfiguration(cloud: Cloud, app: AppConfig, timeoutMs?: number): Promise<Configuration> {
   const host = new URL(cloud.loginUrl).host;
   const caPem = cloud.caFile ? await readFile(cloud.caFile, 'utf8') : undefined;
   return {
@@ -28,7 +28,7 @@ async function baseConfiguration(cloud: Cloud, app: AppConfig): Promise<Configur
       // A login host MSAL does not know (an emulator) must be named, or MSAL asks Microsoft about it.
       ...(MICROSOFT_LOGIN_HOSTS.has(host) ? {} : { knownAuthorities: [host] }),
     },
-    system: { networkClient: new HttpsNetworkClient(caPem ? { caPem } : {}) },
+    system: { networkClient: new HttpsNetworkClient({ ...(caPem ? { caPem } : {}), ...(timeoutMs ? { timeoutMs } : {}) }) },
   };
 }
 
@@ -37,8 +37,8 @@ export function isConfidential(app: AppConfig): boolean {
 }
 
 /** A public or confidential msal-node application for `app` (confidential when it has a credential). */
-export async function msalApp(loaded: LoadedConfig, appName: string, app: AppConfig, cloud: Cloud): Promise<MsalApp> {
-  const configuration = await baseConfiguration(cloud, app);
+export async function msalApp(loaded: LoadedConfig, appName: string, app: AppConfig, cloud: Cloud, timeoutMs?: number): Promise<MsalApp> {
+  const configuration = await baseConfiguration(cloud, app, timeoutMs);
   if (!isConfidential(app)) return new PublicClientApplication(configuration);
   if (app.clientSecret !== undefined) {
     const clientSecret = await resolveSecret(loaded, app.clientSecret, `apps.${appName}.clientSecret`);

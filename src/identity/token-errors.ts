@@ -19,6 +19,8 @@ export class TokenError extends Error {
 export interface ClassifiedFailure {
   /** Worth another try after a pause. */
   transient: boolean;
+  /** The service asked us to slow down: try later, not right away. */
+  throttled?: boolean;
   aadsts?: number;
   explanation?: Explanation;
   /** One line naming what happened, never a token. */
@@ -33,7 +35,8 @@ export function classifyFailure(err: unknown, ctx: ExplanationContext): Classifi
   const aadsts = aadstsCodeOf(text);
   if (aadsts !== undefined) {
     const explanation = explainAadsts(aadsts, ctx);
-    return { transient: explanation.retryable, aadsts, explanation, summary: `AADSTS${aadsts}: ${explanation.title}` };
+    const throttled = aadsts === 90055 || aadsts === 50196 || /ThrottlingError|Retry-After/i.test(`${e.errorCode ?? ''} ${text}`);
+    return { transient: explanation.retryable, throttled, aadsts, explanation, summary: `AADSTS${aadsts}: ${explanation.title}` };
   }
   // msal-node's own network failures, and HTTP 5xx/429 without an AADSTS body.
   const transient = /network|timeout|ECONN|ETIMEDOUT|EAI_AGAIN|socket|temporarily|server_error|429|50[0-9]/i.test(`${e.errorCode ?? ''} ${text}`);

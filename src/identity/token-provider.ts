@@ -11,7 +11,7 @@ import { scopeForProtocol } from '../config/scopes.ts';
 import type { GrantMeta, GrantRecord, GrantSecrets, GrantStatus, TokenStore } from '../store/token-store.ts';
 import { sendAlert, type StatusChange } from './alerts.ts';
 import { resolveGrant, type ResolvedGrant } from './grants.ts';
-import { msalApp } from './msal-apps.ts';
+import { msalApp, type MsalApp } from './msal-apps.ts';
 import { classifyFailure, TokenError } from './token-errors.ts';
 
 export interface TokenProviderOptions {
@@ -25,6 +25,8 @@ export interface TokenProviderOptions {
   retries?: number;
   retryBaseDelayMs?: number;
   now?: () => number;
+  /** How long one request to the identity platform may take (default 15 s). */
+  requestTimeoutMs?: number;
   /** Told of every status change (besides the configured alert hook). */
   onStatusChange?: (change: StatusChange) => void;
 }
@@ -44,10 +46,24 @@ export class TokenProvider {
   readonly #retries: number;
   readonly #retryBaseDelayMs: number;
   readonly #now: () => number;
+  readonly #requestTimeoutMs: number | undefined;
   readonly #onStatusChange: ((change: StatusChange) => void) | undefined;
   readonly #owner = randomUUID();
   readonly #memory = new Map<string, Cached>();
   readonly #inflight = new Map<string, Promise<void>>();
+  /** One msal-node application per app registration, reused (its cache is replaced per refresh). */
+  readonly #apps = new Map<string, Promise<MsalApp>>();
+  /** Which grant's record (and version) each app's cache holds, so an unchanged one is not reloaded. */
+  readonly #appCacheHolds = new Map<string, { mailbox: string; version: number }>();
+  /** The record this provider wrote last per grant: while the store's version matches, no decrypting. */
+  readonly #lastWritten = new Map<string, GrantRecord>();
+
+  /** The grant's record, from this provider's own last write when nobody has written since. */
+  async #read(address: string): Promise<GrantRecord | undefined> {
+    const mine = this.#lastWritten.get(address.toLowerCase());
+    if (mine && (await this.#store.version(address)) === mine.version) return mine;
+    return this.#store.get(address);
+  }
   /** Alert deliveries not yet finished (tests and shutdown wait for them). */
   readonly #alerts = new Set<Promise<unknown>>();
 
@@ -59,6 +75,7 @@ export class TokenProvider {
     this.#retries = options.retries ?? 3;
     this.#retryBaseDelayMs = options.retryBaseDelayMs ?? 500;
     this.#now = options.now ?? Date.now;
+    this.#requestTimeoutMs = options.requestTimeoutMs;
     this.#onStatusChange = options.onStatusChange;
   }
 
@@ -97,21 +114,20 @@ export class TokenProvider {
     const lease = `refresh:${grant.address.toLowerCase()}`;
     const deadline = this.#now() + this.#leaseMs * 2;
     for (;;) {
-      const record = await this.#store.get(grant.address);
-      if (this.#takeStored(record, protocol, key)) return;
-      if (grant.delegated && !record?.secrets.msalCache) {
-        throw new TokenError('needs_sign_in', grant.address, `${grant.address} has no grant yet: run \`mailbridge login ${grant.address}\``);
-      }
-      if (await this.#store.tryLease(lease, this.#owner, this.#leaseMs)) {
-        try {
-          // Another process may have finished a refresh between our read and our lease.
-          const current = await this.#store.get(grant.address);
-          if (this.#takeStored(current, protocol, key)) return;
-          await this.#refresh(grant, protocol, key, current);
-          return;
-        } finally {
-          await this.#store.releaseLease(lease, this.#owner);
+      const leased = await this.#store.tryLease(lease, this.#owner, this.#leaseMs);
+      try {
+        // Read after taking the lease: a refresh another process finished just before is seen.
+        const record = await this.#read(grant.address);
+        if (this.#takeStored(record, protocol, key)) return;
+        if (grant.delegated && !record?.secrets.msalCache) {
+          throw new TokenError('needs_sign_in', grant.address, `${grant.address} has no grant yet: run \`mailbridge login ${grant.address}\``);
         }
+        if (leased) {
+          await this.#refresh(grant, protocol, key, record);
+          return;
+        }
+      } finally {
+        if (leased) await this.#store.releaseLease(lease, this.#owner);
       }
       if (this.#now() > deadline) throw new TokenError('unavailable', grant.address, `another process has held the refresh of ${grant.address} for over ${(this.#leaseMs * 2) / 1000} s`);
       await sleep(25);
@@ -143,14 +159,22 @@ export class TokenProvider {
         };
         delete meta.reason;
         delete meta.aadsts;
-        await this.#save(grant, meta, secrets, record);
+        const version = await this.#save(grant, meta, secrets, record);
+        if (grant.delegated && version !== undefined) this.#appCacheHolds.set(grant.appName, { mailbox: grant.address, version });
+        else this.#appCacheHolds.delete(grant.appName);
+        if (version !== undefined) this.#lastWritten.set(grant.address.toLowerCase(), { meta, secrets, version });
+        else this.#lastWritten.delete(grant.address.toLowerCase());
         this.#memory.set(key, { token: result.token, expiresOnMs: result.expiresOnMs });
         this.#statusChanged(grant, record?.meta.status ?? 'unknown', meta);
         return;
       } catch (err) {
+        // Start the next attempt with a fresh msal-node application: no state of this failure carries over.
+        this.#apps.delete(grant.appName);
+        this.#appCacheHolds.delete(grant.appName);
         if (err instanceof TokenError) throw err;
         const failure = classifyFailure(err, { clientId: grant.app.clientId, tenant: grant.app.tenant, appName: grant.appName, mailbox: grant.address, cloudPortal: grant.cloud.portal });
-        if (failure.transient && attempt < this.#retries) {
+        // Throttling asks for a pause (Retry-After); hammering would only prolong it.
+        if (failure.transient && !failure.throttled && attempt < this.#retries) {
           await sleep(this.#retryBaseDelayMs * 2 ** attempt++);
           continue;
         }
@@ -169,7 +193,13 @@ export class TokenProvider {
   }
 
   async #acquire(grant: ResolvedGrant, scope: string, record: GrantRecord | undefined): Promise<{ token: string; expiresOnMs: number; msalCache?: string }> {
-    const app = await msalApp(this.#loaded, grant.appName, grant.app, grant.cloud);
+    let building = this.#apps.get(grant.appName);
+    if (!building) {
+      building = msalApp(this.#loaded, grant.appName, grant.app, grant.cloud, this.#requestTimeoutMs);
+      this.#apps.set(grant.appName, building);
+      building.catch(() => this.#apps.delete(grant.appName));
+    }
+    const app = await building;
     if (!grant.delegated) {
       if (!('acquireTokenByClientCredential' in app)) throw new TokenError('broken_configuration', grant.address, `the app ${grant.appName} has no credential for client credentials`);
       const result = await app.acquireTokenByClientCredential({ scopes: [scope], skipCache: true });
@@ -177,7 +207,8 @@ export class TokenProvider {
       return { token: result.accessToken, expiresOnMs: this.#expiresOn(result.expiresOn) };
     }
     const cache = app.getTokenCache();
-    cache.deserialize(record!.secrets.msalCache!);
+    const holds = this.#appCacheHolds.get(grant.appName);
+    if (holds?.mailbox !== grant.address || holds.version !== record!.version) cache.deserialize(record!.secrets.msalCache!);
     const homeAccountId = record!.meta.account?.homeAccountId;
     const account = homeAccountId ? await cache.getAccountByHomeId(homeAccountId) : (await cache.getAllAccounts())[0];
     if (!account) throw new TokenError('needs_sign_in', grant.address, `the stored grant of ${grant.address} has no account; run \`mailbridge login ${grant.address}\``);
@@ -189,13 +220,17 @@ export class TokenProvider {
     return { mailbox: grant.address, app: grant.appName, clientId: grant.app.clientId, tenant: grant.app.tenant, grant: grant.mailbox.grant, status: 'unknown', createdAt: this.#now(), accessTokenExpiry: {} };
   }
 
-  /** Compare-and-set; if another writer got in first, write over its version with our newer tokens. */
-  async #save(grant: ResolvedGrant, meta: GrantMeta, secrets: GrantSecrets, record: GrantRecord | undefined): Promise<void> {
+  /**
+   * Compare-and-set; if another writer got in first, write over its version with our newer
+   * tokens. Returns the version written (undefined when the grant was signed out meanwhile).
+   */
+  async #save(grant: ResolvedGrant, meta: GrantMeta, secrets: GrantSecrets, record: GrantRecord | undefined): Promise<number | undefined> {
     let expected = record?.version ?? 0;
     for (let i = 0; i < 5; i++) {
-      if ((await this.#store.put(meta, secrets, expected)) !== undefined) return;
+      const written = await this.#store.put(meta, secrets, expected);
+      if (written !== undefined) return written;
       const latest = await this.#store.get(grant.address);
-      if (!latest && expected !== 0) return; // signed out meanwhile: do not bring the grant back
+      if (!latest && expected !== 0) return undefined; // signed out meanwhile: do not bring the grant back
       expected = latest?.version ?? 0;
     }
     throw new TokenError('unavailable', grant.address, `could not save the refreshed tokens of ${grant.address}: the store kept changing`);

@@ -33,11 +33,14 @@ function key(mailbox: string): string {
 
 export class SqliteTokenStore implements TokenStore {
   readonly #db: DatabaseSync;
+  /** Leases on their own connection without fsync: a lease lost to a crash simply expires. */
+  readonly #leases: DatabaseSync;
   readonly #box: SecretBox;
   readonly #file: string;
 
-  private constructor(db: DatabaseSync, box: SecretBox, file: string) {
+  private constructor(db: DatabaseSync, leases: DatabaseSync, box: SecretBox, file: string) {
     this.#db = db;
+    this.#leases = leases;
     this.#box = box;
     this.#file = file;
   }
@@ -45,14 +48,21 @@ export class SqliteTokenStore implements TokenStore {
   static async open(file: string, box: SecretBox): Promise<SqliteTokenStore> {
     await mkdir(dirname(file), { recursive: true, mode: 0o700 });
     let db: DatabaseSync;
+    let leases: DatabaseSync;
     try {
       db = new DatabaseSync(file);
-      db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;');
+      // WAL + NORMAL: every write is atomic and survives a crash of the process; only an OS crash
+      // or power loss can roll back the newest write, and then the refresh token before it is
+      // still valid (Entra keeps old refresh tokens until they expire), so no grant is lost.
+      // FULL would add an fsync to every refresh.
+      db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
       db.exec(SCHEMA);
+      leases = new DatabaseSync(file);
+      leases.exec('PRAGMA busy_timeout = 5000; PRAGMA synchronous = OFF;');
     } catch (err) {
       throw new TokenStoreError('store_unavailable', `cannot open the token store ${file}: ${(err as Error).message}`);
     }
-    return new SqliteTokenStore(db, box, file);
+    return new SqliteTokenStore(db, leases, box, file);
   }
 
   #parse(row: GrantRow): GrantRecord {
@@ -75,6 +85,11 @@ export class SqliteTokenStore implements TokenStore {
   async get(mailbox: string): Promise<GrantRecord | undefined> {
     const row = this.#db.prepare('SELECT mailbox, version, meta, secrets FROM grants WHERE mailbox = ?').get(key(mailbox)) as GrantRow | undefined;
     return row ? this.#parse(row) : undefined;
+  }
+
+  async version(mailbox: string): Promise<number | undefined> {
+    const row = this.#db.prepare('SELECT version FROM grants WHERE mailbox = ?').get(key(mailbox)) as { version: number } | undefined;
+    return row?.version;
   }
 
   async listMeta(): Promise<GrantMeta[]> {
@@ -110,7 +125,7 @@ export class SqliteTokenStore implements TokenStore {
 
   async tryLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    const result = this.#db
+    const result = this.#leases
       .prepare(
         `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
          ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
@@ -121,10 +136,11 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
-    this.#db.prepare('DELETE FROM leases WHERE name = ? AND owner = ?').run(name, owner);
+    this.#leases.prepare('DELETE FROM leases WHERE name = ? AND owner = ?').run(name, owner);
   }
 
   async close(): Promise<void> {
+    this.#leases.close();
     this.#db.close();
   }
 }

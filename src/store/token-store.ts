@@ -51,6 +51,8 @@ export class TokenStoreError extends Error {
 
 export interface TokenStore {
   get(mailbox: string): Promise<GrantRecord | undefined>;
+  /** The record's current version without reading its secrets (undefined: no record). */
+  version(mailbox: string): Promise<number | undefined>;
   /** Only the metadata: works without decrypting (accounts listing, status pages). */
   listMeta(): Promise<GrantMeta[]>;
   /**

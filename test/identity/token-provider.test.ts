@@ -115,12 +115,44 @@ describe('token provider', () => {
     }
   });
 
-  it('transient failures are retried (a throttled identity service, AADSTS90055)', async () => {
+  it('an identity service answering 500 is retried, with back-off, until it answers', async () => {
     await advance(2 * HOUR);
-    await emu.admin('POST', '/failures', { aadsts: 90055, grantType: 'refresh_token', times: 2 });
-    const before = await refreshes();
+    await emu.admin('POST', '/outages', { kind: 'http500', times: 2 });
+    const before = (await emu.counters()).token ?? {};
     assert.ok(await provider().getAccessToken('alice@contoso.com', 'imap'));
-    assert.equal((await refreshes()) - before, 3, 'two throttled answers, then success');
+    const after = (await emu.counters()).token ?? {};
+    assert.equal((after.outage_http500 ?? 0) - (before.outage_http500 ?? 0), 2);
+    assert.equal((after.refresh_token ?? 0) - (before.refresh_token ?? 0), 1, 'then one real refresh');
+  });
+
+  /** The grant as stored: still signed in, refresh token still there. */
+  async function assertGrantKept(): Promise<void> {
+    const record = await store.get('alice@contoso.com');
+    assert.equal(record?.meta.status, 'ok');
+    assert.ok(record?.secrets.msalCache?.includes('RefreshToken'));
+  }
+
+  it('garbage instead of JSON, or no answer at all: "unavailable", and the grant is kept', async () => {
+    await advance(2 * HOUR);
+    await emu.admin('POST', '/outages', { kind: 'garbage', times: 4 });
+    await assert.rejects(provider().getAccessToken('alice@contoso.com', 'imap'), (err: TokenError) => err.code === 'unavailable' && /not JSON/.test(err.message));
+    await assertGrantKept();
+    await emu.admin('POST', '/outages', { kind: 'hang', times: 4 });
+    const started = Date.now();
+    await assert.rejects(provider({ requestTimeoutMs: 300 }).getAccessToken('alice@contoso.com', 'imap'), (err: TokenError) => err.code === 'unavailable' && /did not answer within 300 ms/.test(err.message));
+    assert.ok(Date.now() - started < 10_000);
+    await assertGrantKept();
+    await emu.admin('DELETE', '/outages');
+  });
+
+  it('throttled (AADSTS90055, HTTP 429): "try later" at once, not hammered; the grant is kept', async () => {
+    await advance(2 * HOUR);
+    await emu.admin('POST', '/failures', { aadsts: 90055, grantType: 'refresh_token', times: 1 });
+    const before = await refreshes();
+    await assert.rejects(provider().getAccessToken('alice@contoso.com', 'imap'), (err: TokenError) => err.code === 'unavailable' && err.explanation?.code === 90055);
+    assert.equal((await refreshes()) - before, 1, 'one request, no retry storm');
+    await assertGrantKept();
+    assert.ok(await provider().getAccessToken('alice@contoso.com', 'imap'), 'later, it works again');
   });
 
   async function expectBroken(mailbox: string, code: 'needs_sign_in' | 'broken_configuration', aadsts: number, fix: RegExp): Promise<void> {

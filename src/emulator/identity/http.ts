@@ -31,6 +31,25 @@ export function sendAadError(reply: FastifyReply, request: FastifyRequest, state
   return jsonHeaders(reply).code(err.status).send(body);
 }
 
+/**
+ * Answers as an armed outage says, if one is armed for this endpoint: a 500 page, a 200 whose
+ * body is not JSON, or no answer at all (the connection is dropped after a minute).
+ */
+export function sendOutage(reply: FastifyReply, state: IdentityState, endpoint: 'token' | 'devicecode'): boolean {
+  const outage = state.takeOutage(endpoint);
+  if (!outage) return false;
+  state.count(endpoint, `outage_${outage.kind}`);
+  if (outage.kind === 'http500') {
+    void reply.code(500).header('content-type', 'text/html').send('<html><body><h1>Service Unavailable</h1><p>HTTP Error 500. The service is unavailable.</p></body></html>');
+  } else if (outage.kind === 'garbage') {
+    void reply.code(200).header('content-type', 'application/json; charset=utf-8').send('{"token_type":"Bearer","access_token":');
+  } else {
+    reply.hijack();
+    setTimeout(() => reply.raw.destroy(), 60_000).unref();
+  }
+  return true;
+}
+
 /** The parsed form body, or an empty one for any other content type (Entra reads none). */
 export function formBody(request: FastifyRequest): FormParams {
   return request.body instanceof FormParams ? request.body : FormParams.parse('');

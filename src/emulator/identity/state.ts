@@ -81,6 +81,14 @@ export interface ArmedFailure {
   params: Record<string, string>;
 }
 
+/** The identity service failing below the OAuth layer: a 500 page, a body that is not JSON, no answer. */
+export interface ArmedOutage {
+  id: string;
+  endpoint: 'token' | 'devicecode' | 'any';
+  kind: 'http500' | 'garbage' | 'hang';
+  remaining?: number;
+}
+
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
@@ -101,6 +109,7 @@ export class IdentityState {
   readonly opaqueTokens = new Map<string, OpaqueTokenRecord>();
   readonly sessions = new Map<string, Session>();
   readonly failures: ArmedFailure[] = [];
+  readonly outages: ArmedOutage[] = [];
   readonly counters = new Map<string, number>();
 
   constructor(scenario: Scenario, clock: EmulatorClock, signingKey: SigningKey) {
@@ -164,6 +173,15 @@ export class IdentityState {
       resource: '00000002-0000-0ff1-ce00-000000000000',
       ...failure.params,
     });
+  }
+
+  /** An armed outage for this endpoint, if any (spending one of its uses). */
+  takeOutage(endpoint: 'token' | 'devicecode'): ArmedOutage | undefined {
+    const index = this.outages.findIndex((o) => o.endpoint === endpoint || o.endpoint === 'any');
+    if (index < 0) return undefined;
+    const outage = this.outages[index]!;
+    if (outage.remaining !== undefined && --outage.remaining <= 0) this.outages.splice(index, 1);
+    return outage;
   }
 
   findUserById(id: string): User | undefined {

@@ -164,6 +164,19 @@ export function registerAdminApi(app: FastifyInstance, state: IdentityState, ext
     return send(reply, state.failures);
   });
 
+  const outageBody = z.object({ endpoint: z.enum(['token', 'devicecode', 'any']).default('token'), kind: z.enum(['http500', 'garbage', 'hang']), times: z.number().int().positive().optional() });
+  app.get('/_emulator/outages', async (_request, reply) => send(reply, state.outages));
+  app.post('/_emulator/outages', async (request, reply) => {
+    const body = parse(outageBody, request.body);
+    const outage = { id: crypto.randomUUID(), endpoint: body.endpoint, kind: body.kind, ...(body.times ? { remaining: body.times } : {}) };
+    state.outages.push(outage);
+    return send(reply.code(201), outage);
+  });
+  app.delete('/_emulator/outages', async (_request, reply) => {
+    state.outages.splice(0);
+    return send(reply, state.outages);
+  });
+
   app.patch('/_emulator/settings', async (request, reply) => {
     Object.assign(sc.settings, parse(settingsSchema.partial(), request.body));
     return send(reply, sc.settings);

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { AadError } from '../aad-error.ts';
 import { clientIdOf } from '../client-auth.ts';
 import { resolveAuthority } from '../directory.ts';
-import { formBody, jsonHeaders } from '../http.ts';
+import { formBody, jsonHeaders, sendOutage } from '../http.ts';
 import type { IdentityState } from '../state.ts';
 import type { TokenResponse } from '../tokens.ts';
 import { redeemAuthorizationCode } from '../grants/authorization-code.ts';
@@ -24,6 +24,7 @@ const GRANTS: Record<string, (ctx: TokenRequestContext) => Promise<TokenResponse
 
 export function registerTokenRoutes(app: FastifyInstance, state: IdentityState): void {
   app.post<{ Params: { tenant: string } }>('/:tenant/oauth2/v2.0/token', async (request, reply) => {
+    if (sendOutage(reply, state, 'token')) return reply;
     const form = formBody(request);
     const grantType = form.get('grant_type');
     state.count('token', grantType && Object.hasOwn(GRANTS, grantType) ? grantType : 'invalid');
