@@ -20,6 +20,10 @@ interface Run {
   stderr: string;
 }
 
+/** Everything every CLI run wrote to stderr (where logs and messages go), and the tokens it printed. */
+const allStderr: string[] = [];
+const printedTokens: string[] = [];
+
 /** Runs the CLI; `onStderr` sees stderr as it comes (to act on a sign-in URL or device code). */
 function cli(args: string[], onStderr?: (text: string) => void): Promise<Run> {
   return new Promise((resolve) => {
@@ -31,7 +35,11 @@ function cli(args: string[], onStderr?: (text: string) => void): Promise<Run> {
       stderr += d;
       onStderr?.(stderr);
     });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      allStderr.push(stderr);
+      if (args[0] === 'token' && code === 0) printedTokens.push(stdout.trim());
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -118,6 +126,18 @@ describe('mailbridge login, token, accounts, logout (against the emulator)', () 
     assert.equal(token.stdout, '');
     const again = JSON.parse((await cli(['accounts', '--config', cfg.file, '--json'])).stdout) as { mailbox: string; status: string }[];
     assert.equal(again.find((r) => r.mailbox === 'bob@contoso.com')?.status, 'not signed in');
+  });
+
+  it('never writes a token, secret or password to stderr', () => {
+    const secrets = [
+      ...printedTokens,
+      ...printedTokens.map((t) => Buffer.from(t, 'base64').toString()),
+      ...emu.scenario.apps.flatMap((a) => a.secrets.map((x) => x.value)),
+      ...emu.scenario.users.map((u) => u.password),
+    ].filter((s) => s.length >= 8);
+    assert.ok(printedTokens.length >= 2 && secrets.length > 6);
+    const log = allStderr.join('\n');
+    for (const s of secrets) assert.ok(!log.includes(s), 'a secret reached stderr');
   });
 
   it('names an unknown mailbox and a broken configuration with exit code 3', async () => {

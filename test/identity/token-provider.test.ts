@@ -155,6 +155,16 @@ describe('token provider', () => {
     assert.ok(await provider().getAccessToken('alice@contoso.com', 'imap'), 'later, it works again');
   });
 
+  it('grants idle for a month are refreshed, well inside the 90-day inactivity limit', async () => {
+    const p = provider();
+    assert.deepEqual(await p.refreshIdleGrants(30 * 24 * HOUR), [], 'nothing is idle yet');
+    await advance(31 * 24 * HOUR);
+    const before = await refreshes();
+    assert.deepEqual(await p.refreshIdleGrants(30 * 24 * HOUR), ['alice@contoso.com'], 'app-only grants have no refresh token to keep alive');
+    assert.equal((await refreshes()) - before, 1);
+    assert.ok(((await store.get('alice@contoso.com'))?.meta.refreshedAt ?? 0) > Date.now() + offsetMs - 60_000);
+  });
+
   async function expectBroken(mailbox: string, code: 'needs_sign_in' | 'broken_configuration', aadsts: number, fix: RegExp): Promise<void> {
     await assert.rejects(provider().getAccessToken(mailbox, 'imap'), (err: unknown) => {
       assert.ok(err instanceof TokenError, String(err));
