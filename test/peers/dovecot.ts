@@ -57,6 +57,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePorts, greets } from './probe.ts';
 
 export interface DovecotOptions {
   /** Exact `iss` of accepted tokens, e.g. https://sts.windows.net/<tenant-guid>/ (local validation). */
@@ -95,28 +96,6 @@ function dovecotBinary(): string {
   const fromEnv = process.env['DOVECOT_BIN'];
   if (fromEnv) return fromEnv;
   return existsSync('/usr/sbin/dovecot') ? '/usr/sbin/dovecot' : 'dovecot';
-}
-
-/** Reserve `count` distinct free loopback ports (all bound at once, then released). */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = net.createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, HOST, () => resolve());
-      });
-    }
-    return servers.map((s) => {
-      const address = s.address();
-      if (address === null || typeof address === 'string') throw new Error('no port');
-      return address.port;
-    });
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  }
 }
 
 /** Dovecot config values are taken to end of line; refuse anything that would break the file. */
@@ -280,23 +259,6 @@ service auth {
 }
 
 /** Connect and read the first line; resolves true when it is an IMAP "* OK" greeting. */
-function imapGreets(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: HOST, port });
-    let buffer = '';
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(2000, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('close', () => done(false));
-    socket.on('data', (chunk) => {
-      buffer += chunk.toString('latin1');
-      if (buffer.includes('\r\n')) done(buffer.startsWith('* OK'));
-    });
-  });
-}
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
@@ -398,7 +360,7 @@ export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
       }
       const failed = await Promise.race([spawnError, new Promise<undefined>((r) => setImmediate(() => r(undefined)))]);
       if (failed) throw new Error(`cannot start ${dovecotBinary()}: ${failed.message}`);
-      if (await imapGreets(ports.imap)) break;
+      if (await greets(ports.imap, '* OK')) break;
       if (Date.now() > deadline) throw new Error(`dovecot did not greet on IMAP port ${ports.imap} within ${START_TIMEOUT_MS} ms`);
       await new Promise((r) => setTimeout(r, 25));
     }

@@ -72,10 +72,10 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Dovecot } from './dovecot.ts';
+import { freePorts, greets } from './probe.ts';
 
 export interface PostfixOptions {
   /** SASL via inet:127.0.0.1:<authPort>, delivery via lmtp:inet:127.0.0.1:<lmtpPort>. */
@@ -105,17 +105,6 @@ function postfixBinary(): string {
 }
 
 /** Reserve a free loopback port (bound, then released). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, HOST, () => resolve());
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** Postfix parameter values: one line, and nothing that would start a comment or a new entry. */
 function value(v: string): string {
@@ -226,27 +215,6 @@ function run(file: string, args: string[], timeoutMs: number): Promise<{ code: n
 }
 
 /** Connect and read the first line; resolves true on an SMTP `220` greeting (then says QUIT). */
-function smtpGreets(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: HOST, port });
-    let buffer = '';
-    let settled = false;
-    const done = (ok: boolean): void => {
-      if (settled) return;
-      settled = true;
-      if (ok) socket.end('QUIT\r\n');
-      else socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(2000, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('close', () => done(false));
-    socket.on('data', (chunk) => {
-      buffer += chunk.toString('latin1');
-      if (buffer.includes('\r\n')) done(buffer.startsWith('220'));
-    });
-  });
-}
 
 /** The process ids, not yet exited (zombies excluded), whose process group is `pgid`. */
 function processGroupMembers(pgid: number): number[] {
@@ -357,7 +325,7 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
     await writeFile(path.join(dir, 'tls', 'cert.pem'), options.tls.certPem);
     await writeFile(path.join(dir, 'tls', 'key.pem'), options.tls.keyPem, { mode: 0o600 });
 
-    const port = await freePort();
+    const [port] = (await freePorts(1)) as [number];
     const { authPort, lmtpPort } = options.dovecot;
     await writeFile(path.join(etc, 'main.cf'), mainCf({ dir, authPort, lmtpPort, domains }));
     await writeFile(path.join(etc, 'master.cf'), masterCf(port));
@@ -390,7 +358,7 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
     if (masterPid === undefined) throw new Error(`postfix started but ${queueDir}/pid/master.pid is missing`);
 
     const deadline = Date.now() + START_TIMEOUT_MS;
-    while (!(await smtpGreets(port))) {
+    while (!(await greets(port, '220', 'QUIT\r\n'))) {
       if (processGroupMembers(masterPid).length === 0) throw new Error('postfix master exited during startup');
       if (Date.now() > deadline) throw new Error(`postfix did not greet with 220 on port ${port} within ${START_TIMEOUT_MS} ms`);
       await new Promise((r) => setTimeout(r, 25));

@@ -124,49 +124,39 @@ export const namespace: CommandSpec = {
   },
 };
 
-export const list: CommandSpec = {
-  states: AUTHENTICATED,
-  expunges: true,
-  run(conn, cmd) {
-    const args = listArgs(conn, cmd.tag, cmd.args);
-    if (!args) return;
-    if (args.mailbox === '') {
-      conn.out.line('* LIST (\\Noselect \\HasChildren) "/" ""');
-      return conn.ok(cmd.tag, IMAP.completed('LIST'));
-    }
-    const re = pattern(args.reference, args.mailbox);
-    if (!re) return conn.bad(cmd.tag, IMAP.argumentError);
-    const data = conn.data!;
-    const withChildren = parents(data);
-    let text = '';
-    for (const folder of sortedFolders(data)) {
-      if (matches(re, folder.name)) text += `* LIST (${listAttributes(folder, withChildren)}) "/" ${mailboxName(folder.name)}\r\n`;
-    }
-    conn.out.push(text);
-    conn.ok(cmd.tag, IMAP.completed('LIST'));
-  },
-};
+/** LIST and LSUB differ only in their root line, which folders they name, and the attributes. */
+function listing(verb: 'LIST' | 'LSUB', rootLine: string, lineFor: (data: MailboxData) => (folder: FolderData) => string | undefined): CommandSpec {
+  return {
+    states: AUTHENTICATED,
+    expunges: true,
+    run(conn, cmd) {
+      const args = listArgs(conn, cmd.tag, cmd.args);
+      if (!args) return;
+      if (args.mailbox === '') {
+        conn.out.line(rootLine);
+        return conn.ok(cmd.tag, IMAP.completed(verb));
+      }
+      const re = pattern(args.reference, args.mailbox);
+      if (!re) return conn.bad(cmd.tag, IMAP.argumentError);
+      const data = conn.data!;
+      const line = lineFor(data);
+      let text = '';
+      for (const folder of sortedFolders(data)) {
+        const entry = matches(re, folder.name) ? line(folder) : undefined;
+        if (entry !== undefined) text += `* ${verb} ${entry} "/" ${mailboxName(folder.name)}\r\n`;
+      }
+      conn.out.push(text);
+      conn.ok(cmd.tag, IMAP.completed(verb));
+    },
+  };
+}
 
-export const lsub: CommandSpec = {
-  states: AUTHENTICATED,
-  expunges: true,
-  run(conn, cmd) {
-    const args = listArgs(conn, cmd.tag, cmd.args);
-    if (!args) return;
-    if (args.mailbox === '') {
-      conn.out.line('* LSUB (\\Noselect) "/" ""');
-      return conn.ok(cmd.tag, IMAP.completed('LSUB'));
-    }
-    const re = pattern(args.reference, args.mailbox);
-    if (!re) return conn.bad(cmd.tag, IMAP.argumentError);
-    let text = '';
-    for (const folder of sortedFolders(conn.data!)) {
-      if (folder.subscribed && matches(re, folder.name)) text += `* LSUB () "/" ${mailboxName(folder.name)}\r\n`;
-    }
-    conn.out.push(text);
-    conn.ok(cmd.tag, IMAP.completed('LSUB'));
-  },
-};
+export const list = listing('LIST', '* LIST (\\Noselect \\HasChildren) "/" ""', (data) => {
+  const withChildren = parents(data);
+  return (folder) => `(${listAttributes(folder, withChildren)})`;
+});
+
+export const lsub = listing('LSUB', '* LSUB (\\Noselect) "/" ""', () => (folder) => (folder.subscribed ? '()' : undefined));
 
 const STATUS_ITEMS = new Set(['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN']);
 
