@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { CLOUDS, parseMailUrl, type Cloud, type CloudName } from './clouds.ts';
+import { CLOUDS, OUTLOOK_COM_SMTP, parseMailUrl, type Cloud, type CloudName } from './clouds.ts';
 import { configSchema, type AppConfig, type MailbridgeConfig, type SecretRef } from './schema.ts';
 import { validateConfig, type ConfigProblem } from './validate.ts';
 
@@ -92,7 +92,11 @@ export async function loadConfig(file = defaultConfigPath(), env: NodeJS.Process
 
 /** The cloud an app lives in, with a custom cloud's overrides applied. */
 export function resolveCloud(loaded: LoadedConfig, app: AppConfig): Cloud {
-  if (Object.hasOwn(CLOUDS, app.cloud)) return CLOUDS[app.cloud as CloudName];
+  if (Object.hasOwn(CLOUDS, app.cloud)) {
+    const cloud = CLOUDS[app.cloud as CloudName];
+    // Personal Outlook.com accounts submit mail through their own host.
+    return app.cloud === 'global' && app.tenant.toLowerCase() === 'consumers' ? { ...cloud, smtp: OUTLOOK_COM_SMTP } : cloud;
+  }
   const custom = loaded.config.clouds[app.cloud];
   if (!custom) throw new ConfigError(loaded.file, [{ path: 'cloud', message: `unknown cloud ${app.cloud}` }]);
   const base = CLOUDS[custom.base as CloudName];

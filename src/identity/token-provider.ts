@@ -264,6 +264,16 @@ export class TokenProvider {
   }
 
   /**
+   * Runs refreshIdleGrants every `everyMs` (default 6 hours) until the returned function is called.
+   * Failures are already statuses and alerts; the schedule goes on.
+   */
+  scheduleIdleRefresh(everyMs = 6 * 3_600_000, maxIdleMs?: number): () => void {
+    const timer = setInterval(() => void this.refreshIdleGrants(maxIdleMs).catch(() => {}), everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /**
    * Refreshes delegated grants whose last refresh is older than `maxIdleMs` (default 30 days),
    * well inside Entra's 90-day inactivity limit. Returns the mailboxes refreshed.
    */

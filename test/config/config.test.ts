@@ -119,6 +119,13 @@ describe('configuration', () => {
     assert.equal(cloud.delegatedScopePrefix, 'https://outlook.office.com');
   });
 
+  it('sends personal Outlook.com accounts to smtp-mail.outlook.com', async () => {
+    const loaded = await loadConfig(await write({ apps: { personal: { tenant: 'consumers', clientId: CLIENT } }, mailboxes: {} }), {});
+    const cloud = resolveCloud(loaded, loaded.config.apps.personal!);
+    assert.deepEqual(cloud.smtp, { host: 'smtp-mail.outlook.com', port: 587, security: 'starttls' });
+    assert.equal(cloud.imap.host, 'outlook.office365.com');
+  });
+
   it('says what to do when the file is missing or not JSON', async () => {
     await assert.rejects(loadConfig(join(dir, 'absent.json'), {}), /there is no such file; create one with `mailbridge init`/);
     await assert.rejects(loadConfig(await write('{ "apps": '), {}), /not valid JSON/);

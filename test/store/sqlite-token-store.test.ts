@@ -101,6 +101,14 @@ describe('SQLite token store', () => {
     await b.close();
   });
 
+  it('an unreadable key file is named, and no new key is made in its place', async () => {
+    const { mkdir } = await import('node:fs/promises');
+    const keyPath = join(dir, 'not-a-file');
+    await mkdir(keyPath);
+    await assert.rejects(loadKey(keyPath, {}), (err: TokenStoreError) => err.code === 'key_unreadable' && err.message.startsWith(`cannot read the key file ${keyPath}`));
+    assert.ok((await stat(keyPath)).isDirectory(), 'left as it was');
+  });
+
   it('refuses a key of the wrong size with a message naming where it came from', () => {
     assert.throws(() => new SecretBox(Buffer.alloc(16), 'MAILBRIDGE_KEY'), /MAILBRIDGE_KEY must hold 32 bytes/);
   });
