@@ -2,7 +2,7 @@
 // microseconds), and a refresh through the provider (store read, lease, msal-node, encrypted
 // compare-and-set write) against the bare msal-node refresh it wraps, in the same run against
 // the emulator over HTTPS (target: under 1.2x).
-//   node bench/tokens.ts [--json] [--cached 100000] [--refreshes 40]
+//   node bench/tokens.ts [--json] [--cached 100000] [--refreshes 100]
 import { get } from 'node:http';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { writeTestConfig } from '../test/helpers/identity-config.ts';
 import { argValue, printReport } from './lib/report.ts';
 
 const cachedCalls = argValue('cached', 100_000);
-const refreshes = argValue('refreshes', 40);
+const refreshes = argValue('refreshes', 100);
 const MAILBOX = 'alice@contoso.com';
 const SCOPE = 'https://outlook.office.com/IMAP.AccessAsUser.All';
 
@@ -64,17 +64,35 @@ try {
   const stale = new TokenProvider({ loaded, store, now: () => Date.now() + offset });
   const viaProvider: number[] = [];
   const viaMsal: number[] = [];
-  for (let i = 0; i < refreshes + 3; i++) {
-    offset += 2 * 3_600_000;
+  const timeProvider = async () => {
     const t0 = process.hrtime.bigint();
     await stale.getAccessToken(MAILBOX, 'imap');
-    const t1 = process.hrtime.bigint();
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const timeMsal = async () => {
+    const t0 = process.hrtime.bigint();
     await bare.acquireTokenSilent({ account, scopes: [SCOPE], forceRefresh: true });
-    const t2 = process.hrtime.bigint();
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  for (let i = 0; i < refreshes + 3; i++) {
+    offset += 2 * 3_600_000;
+    // Alternate which goes first, so neither always pays for being first after a pause.
+    let p: number;
+    let m: number;
+    if (i % 2 === 0) {
+      p = await timeProvider();
+      m = await timeMsal();
+    } else {
+      m = await timeMsal();
+      p = await timeProvider();
+    }
     if (i < 3) continue; // warm-up: connections, JIT
-    viaProvider.push(Number(t1 - t0) / 1e6);
-    viaMsal.push(Number(t2 - t1) / 1e6);
+    viaProvider.push(p);
+    viaMsal.push(m);
   }
+  // Each provider refresh is paired with a bare one right after it: the machine's load is shared
+  // by both, so the median of the pairs' ratios is steadier than the ratio of two medians.
+  const pairRatios = viaProvider.map((p, i) => p / viaMsal[i]!).sort((a, b) => a - b);
   viaProvider.sort((a, b) => a - b);
   viaMsal.sort((a, b) => a - b);
   await store.close();
@@ -84,8 +102,8 @@ try {
   printReport(
     'bench/tokens: the token provider, cached and refreshing (emulator over HTTPS, SQLite store)',
     [
-      { measure: 'cached getAccessToken', median: `${percentile(cached, 0.5).toFixed(2)} us`, p99: `${percentile(cached, 0.99).toFixed(2)} us`, 'bare msal-node': '-', ratio: '-', target: 'median < 50 us' },
-      { measure: 'refresh', median: `${providerMedian.toFixed(2)} ms`, p99: `${percentile(viaProvider, 0.99).toFixed(2)} ms`, 'bare msal-node': `${msalMedian.toFixed(2)} ms`, ratio: (providerMedian / msalMedian).toFixed(2), target: '< 1.20' },
+      { measure: 'cached getAccessToken', median: `${percentile(cached, 0.5).toFixed(2)} us`, p99: `${percentile(cached, 0.99).toFixed(2)} us`, 'bare msal-node': '-', 'ratio (median of pairs)': '-', 'ratio of medians': '-', target: 'median < 50 us' },
+      { measure: 'refresh', median: `${providerMedian.toFixed(2)} ms`, p99: `${percentile(viaProvider, 0.99).toFixed(2)} ms`, 'bare msal-node': `${msalMedian.toFixed(2)} ms`, 'ratio (median of pairs)': percentile(pairRatios, 0.5).toFixed(2), 'ratio of medians': (providerMedian / msalMedian).toFixed(2), target: '< 1.20' },
     ],
     { cached: `${cachedCalls} calls`, refreshes: `${refreshes} each, interleaved, after 3 warm-up rounds` },
   );

@@ -2,7 +2,7 @@
 // writer, a busy timeout so several processes can share it. Metadata in clear, secrets sealed.
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { SecretBox } from './encryption.ts';
 import { TokenStoreError, type GrantMeta, type GrantRecord, type GrantSecrets, type TokenStore } from './token-store.ts';
 
@@ -37,12 +37,28 @@ export class SqliteTokenStore implements TokenStore {
   readonly #leases: DatabaseSync;
   readonly #box: SecretBox;
   readonly #file: string;
+  /** Compiled once: a refresh runs several of these, and compiling costs more than running. */
+  readonly #sql: Record<'get' | 'version' | 'list' | 'insert' | 'update' | 'delete' | 'lease' | 'release', StatementSync>;
 
   private constructor(db: DatabaseSync, leases: DatabaseSync, box: SecretBox, file: string) {
     this.#db = db;
     this.#leases = leases;
     this.#box = box;
     this.#file = file;
+    this.#sql = {
+      get: db.prepare('SELECT mailbox, version, meta, secrets FROM grants WHERE mailbox = ?'),
+      version: db.prepare('SELECT version FROM grants WHERE mailbox = ?'),
+      list: db.prepare('SELECT mailbox, meta FROM grants ORDER BY mailbox'),
+      insert: db.prepare('INSERT INTO grants (mailbox, version, meta, secrets, updated_at) VALUES (?, 1, ?, ?, ?) ON CONFLICT(mailbox) DO NOTHING'),
+      update: db.prepare('UPDATE grants SET version = version + 1, meta = ?, secrets = ?, updated_at = ? WHERE mailbox = ? AND version = ?'),
+      delete: db.prepare('DELETE FROM grants WHERE mailbox = ?'),
+      lease: leases.prepare(
+        `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+         WHERE leases.expires_at < ? OR leases.owner = excluded.owner`,
+      ),
+      release: leases.prepare('DELETE FROM leases WHERE name = ? AND owner = ?'),
+    };
   }
 
   static async open(file: string, box: SecretBox): Promise<SqliteTokenStore> {
@@ -83,17 +99,17 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async get(mailbox: string): Promise<GrantRecord | undefined> {
-    const row = this.#db.prepare('SELECT mailbox, version, meta, secrets FROM grants WHERE mailbox = ?').get(key(mailbox)) as GrantRow | undefined;
+    const row = this.#sql.get.get(key(mailbox)) as GrantRow | undefined;
     return row ? this.#parse(row) : undefined;
   }
 
   async version(mailbox: string): Promise<number | undefined> {
-    const row = this.#db.prepare('SELECT version FROM grants WHERE mailbox = ?').get(key(mailbox)) as { version: number } | undefined;
+    const row = this.#sql.version.get(key(mailbox)) as { version: number } | undefined;
     return row?.version;
   }
 
   async listMeta(): Promise<GrantMeta[]> {
-    const rows = this.#db.prepare('SELECT mailbox, meta FROM grants ORDER BY mailbox').all() as unknown as Pick<GrantRow, 'mailbox' | 'meta'>[];
+    const rows = this.#sql.list.all() as unknown as Pick<GrantRow, 'mailbox' | 'meta'>[];
     return rows.flatMap((r) => {
       try {
         return [JSON.parse(r.meta) as GrantMeta];
@@ -108,35 +124,25 @@ export class SqliteTokenStore implements TokenStore {
     const sealed = this.#box.seal(JSON.stringify(secrets), id);
     const now = Date.now();
     if (expectedVersion === 0) {
-      const result = this.#db
-        .prepare('INSERT INTO grants (mailbox, version, meta, secrets, updated_at) VALUES (?, 1, ?, ?, ?) ON CONFLICT(mailbox) DO NOTHING')
-        .run(id, JSON.stringify(meta), sealed, now);
+      const result = this.#sql.insert.run(id, JSON.stringify(meta), sealed, now);
       return result.changes === 1 ? 1 : undefined;
     }
-    const result = this.#db
-      .prepare('UPDATE grants SET version = version + 1, meta = ?, secrets = ?, updated_at = ? WHERE mailbox = ? AND version = ?')
-      .run(JSON.stringify(meta), sealed, now, id, expectedVersion);
+    const result = this.#sql.update.run(JSON.stringify(meta), sealed, now, id, expectedVersion);
     return result.changes === 1 ? expectedVersion + 1 : undefined;
   }
 
   async delete(mailbox: string): Promise<boolean> {
-    return this.#db.prepare('DELETE FROM grants WHERE mailbox = ?').run(key(mailbox)).changes === 1;
+    return this.#sql.delete.run(key(mailbox)).changes === 1;
   }
 
   async tryLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    const result = this.#leases
-      .prepare(
-        `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
-         ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-         WHERE leases.expires_at < ? OR leases.owner = excluded.owner`,
-      )
-      .run(name, owner, now + ttlMs, now);
+    const result = this.#sql.lease.run(name, owner, now + ttlMs, now);
     return result.changes === 1;
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
-    this.#leases.prepare('DELETE FROM leases WHERE name = ? AND owner = ?').run(name, owner);
+    this.#sql.release.run(name, owner);
   }
 
   async close(): Promise<void> {
