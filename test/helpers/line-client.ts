@@ -12,6 +12,17 @@ export interface LineClientOptions {
   timeoutMs?: number;
 }
 
+/** The client side of STARTTLS: the same connection, now over TLS trusting `ca`. */
+export async function upgradeToTls(socket: net.Socket | tls.TLSSocket, ca: string): Promise<tls.TLSSocket> {
+  const secure = tls.connect({ socket: socket as net.Socket, ca, servername: 'localhost' });
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secureConnect', () => resolve());
+    secure.once('error', reject);
+  });
+  secure.on('error', () => {});
+  return secure;
+}
+
 export class LineClient {
   socket: net.Socket | tls.TLSSocket;
   #reader: LineReader;
@@ -77,14 +88,8 @@ export class LineClient {
 
   async startTls(ca: string): Promise<void> {
     this.#reader.detach();
-    const secure = tls.connect({ socket: this.socket as net.Socket, ca, servername: 'localhost' });
-    await new Promise<void>((resolve, reject) => {
-      secure.once('secureConnect', () => resolve());
-      secure.once('error', reject);
-    });
-    secure.on('error', () => {});
-    this.socket = secure;
-    this.#reader = new LineReader(secure, { maxLineBytes: 1024 * 1024 });
+    this.socket = await upgradeToTls(this.socket, ca);
+    this.#reader = new LineReader(this.socket, { maxLineBytes: 1024 * 1024 });
   }
 
   /** Resolves when the server has closed the connection. */

@@ -3,6 +3,7 @@
 // SASL-IR, every refusal of the section 4.4 table, throttling, and reading, flagging, moving and
 // deleting mail with raw commands, reply for reply.
 import assert from 'node:assert/strict';
+import { upgradeToTls } from '../../helpers/line-client.ts';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -87,14 +88,8 @@ class Imap {
 
   async startTls(ca: string): Promise<void> {
     this.#reader.detach();
-    const secure = tls.connect({ socket: this.socket as net.Socket, ca, servername: 'localhost' });
-    await new Promise<void>((resolve, reject) => {
-      secure.once('secureConnect', () => resolve());
-      secure.once('error', reject);
-    });
-    secure.on('error', () => {});
-    this.socket = secure;
-    this.#reader = new LineReader(secure, { maxLineBytes: 4 * 1024 * 1024 });
+    this.socket = await upgradeToTls(this.socket, ca);
+    this.#reader = new LineReader(this.socket, { maxLineBytes: 4 * 1024 * 1024 });
   }
 
   /** Resolves when the server has closed the connection. */

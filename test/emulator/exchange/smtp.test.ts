@@ -4,6 +4,7 @@
 // its exact text, SendAs, delivery into the recipients' INBOX and the sender's Sent Items
 // (byte-identical apart from the headers a server adds), pipelining, BDAT, limits, failures.
 import assert from 'node:assert/strict';
+import { upgradeToTls } from '../../helpers/line-client.ts';
 import { encodeXoauth2 as xoauth2 } from '../../../src/net/sasl-xoauth2.ts';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -85,14 +86,8 @@ class SmtpClient {
   async startTls(ca: string): Promise<void> {
     assert.equal(await this.one('STARTTLS'), '220 2.0.0 SMTP server ready');
     this.#reader.detach();
-    const secure = tls.connect({ socket: this.socket as net.Socket, ca, servername: 'localhost' });
-    await new Promise<void>((resolve, reject) => {
-      secure.once('secureConnect', () => resolve());
-      secure.once('error', reject);
-    });
-    secure.on('error', () => {});
-    this.socket = secure;
-    this.#reader = new LineReader(secure, { maxLineBytes: 1 << 20 });
+    this.socket = await upgradeToTls(this.socket, ca);
+    this.#reader = new LineReader(this.socket, { maxLineBytes: 1 << 20 });
   }
 
   /** Resolves when the server has closed the connection (after reading what is left). */
