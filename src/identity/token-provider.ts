@@ -50,6 +50,8 @@ export class TokenProvider {
   readonly #onStatusChange: ((change: StatusChange) => void) | undefined;
   readonly #owner = randomUUID();
   readonly #memory = new Map<string, Cached>();
+  /** Tokens a server refused (invalidate): never served again from the store. */
+  readonly #rejected = new Set<string>();
   readonly #inflight = new Map<string, Promise<void>>();
   /** One msal-node application per app registration, reused (its cache is replaced per refresh). */
   readonly #apps = new Map<string, Promise<MsalApp>>();
@@ -136,7 +138,7 @@ export class TokenProvider {
 
   #takeStored(record: GrantRecord | undefined, protocol: Protocol, key: string): boolean {
     const stored = record?.secrets.accessTokens[protocol];
-    if (!stored || !this.#fresh(stored)) return false;
+    if (!stored || !this.#fresh(stored) || this.#rejected.has(stored.token)) return false;
     this.#memory.set(key, stored);
     return true;
   }
@@ -256,6 +258,18 @@ export class TokenProvider {
     const delivery = sendAlert(this.#loaded.config.alerts, change);
     this.#alerts.add(delivery);
     void delivery.finally(() => this.#alerts.delete(delivery));
+  }
+
+  /**
+   * Forgets a token a server refused, so the next getAccessToken for this mailbox and protocol
+   * refreshes (one refresh-and-retry when a server rejects a token). Stored copies of that token
+   * are skipped too, in this process.
+   */
+  invalidate(mailbox: string, protocol: Protocol): void {
+    const key = `${mailbox.toLowerCase()}\u0000${protocol}`;
+    const cached = this.#memory.get(key);
+    if (cached) this.#rejected.add(cached.token);
+    this.#memory.delete(key);
   }
 
   /** Resolves when every alert started so far has been delivered (or given up). */

@@ -84,6 +84,17 @@ describe('token provider', () => {
     assert.equal((await refreshes()) - before, 1);
   });
 
+  it('invalidate: a token a server refused is not served again; the next call refreshes once', async () => {
+    const p = provider();
+    const first = await p.getAccessToken('alice@contoso.com', 'imap');
+    const before = await refreshes();
+    p.invalidate('alice@contoso.com', 'imap');
+    const second = await p.getAccessToken('alice@contoso.com', 'imap');
+    assert.notEqual(second, first);
+    assert.equal((await refreshes()) - before, 1);
+    assert.equal(await p.getAccessToken('alice@contoso.com', 'imap'), second);
+  });
+
   it('two processes sharing one store cause one token request between them', async () => {
     await advance(2 * HOUR);
     const before = await refreshes();
