@@ -5,6 +5,9 @@ import { Command, CommanderError } from 'commander';
 import { registerEmulatorCommand } from './emulator-command.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
 import { registerInitCommand } from './init-command.ts';
+import { registerFetchCommand } from './fetch-command.ts';
+import { registerSendCommand } from './send-command.ts';
+import { registerVerifyCommand } from './verify-command.ts';
 import { EXIT } from './exit-codes.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -19,6 +22,9 @@ const program = new Command()
 registerEmulatorCommand(program);
 registerInitCommand(program);
 registerIdentityCommands(program);
+registerFetchCommand(program);
+registerSendCommand(program);
+registerVerifyCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -263,11 +263,16 @@ export class TokenProvider {
   /**
    * Forgets a token a server refused, so the next getAccessToken for this mailbox and protocol
    * refreshes (one refresh-and-retry when a server rejects a token). Stored copies of that token
-   * are skipped too, in this process.
+   * are skipped too, in this process. With `refused`, nothing happens unless that is still the
+   * current token (another caller may have refreshed meanwhile).
    */
-  invalidate(mailbox: string, protocol: Protocol): void {
+  invalidate(mailbox: string, protocol: Protocol, refused?: string): void {
     const key = `${mailbox.toLowerCase()}\u0000${protocol}`;
     const cached = this.#memory.get(key);
+    if (refused !== undefined) {
+      this.#rejected.add(refused);
+      if (cached?.token !== refused) return;
+    }
     if (cached) this.#rejected.add(cached.token);
     this.#memory.delete(key);
   }

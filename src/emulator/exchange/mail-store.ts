@@ -3,7 +3,8 @@
 // Sessions (POP3, IMAP, SMTP delivery) share one MailboxData per address and hear each other's
 // changes through its events (IMAP IDLE pushes EXISTS from them).
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../scenario/load.ts';
@@ -205,6 +206,16 @@ export class MailboxData extends EventEmitter<{ change: [MailboxChange] }> {
       }
     }
     return readFile(this.#path(folder, uid));
+  }
+
+  /** Whether a message is large enough that it should be streamed rather than read whole. */
+  isLarge(meta: MessageMeta): boolean {
+    return meta.size > SYNC_READ_LIMIT;
+  }
+
+  /** A message's bytes as a stream, for large messages. */
+  stream(folder: FolderData, uid: number): Readable {
+    return createReadStream(this.#path(folder, uid), { highWaterMark: 256 * 1024 });
   }
 
   /** Adds, removes or replaces flags on the given messages; returns those that changed. */

@@ -1,5 +1,6 @@
 // A POP3 session's view of the inbox (RFC 1939): message numbers fixed at login, deletions only
 // marked until QUIT, when they are expunged together.
+import type { Readable } from 'node:stream';
 import type { FolderData, MailboxData, MessageMeta } from '../mail-store.ts';
 
 export class Maildrop {
@@ -38,6 +39,15 @@ export class Maildrop {
 
   read(m: MessageMeta): Promise<Buffer> {
     return this.#mailbox.read(this.#folder, m.uid);
+  }
+
+  /** Large messages are streamed, so the server never holds one whole. */
+  isLarge(m: MessageMeta): boolean {
+    return this.#mailbox.isLarge(m);
+  }
+
+  stream(m: MessageMeta): Readable {
+    return this.#mailbox.stream(this.#folder, m.uid);
   }
 
   delete(m: MessageMeta): void {

@@ -1,7 +1,8 @@
 // Exchange Online's POP3 front end (reference section 8.4): implicit TLS (like 995) or plain with
 // STLS (like 110), the two-step AUTH XOAUTH2 only, basic logins refused, then the RFC 1939
 // transaction commands. Pipelined commands are simply read in order.
-import { dotStuff } from '../../../net/dot-stuffing.ts';
+import type { Readable } from 'node:stream';
+import { DotStuffer, dotStuff } from '../../../net/dot-stuffing.ts';
 import { LineTooLongError } from '../../../net/line-reader.ts';
 import { startLineServer, type LineSession, type RunningLineServer } from '../../../net/line-server.ts';
 import type { ExchangeContext } from '../context.ts';
@@ -186,10 +187,17 @@ class Pop3Session {
         drop.delete(message);
         return this.#send('+OK');
       case 'RETR':
+        if (drop.isLarge(message)) return this.#streamMessage(drop.stream(message));
         return this.#s.write(Buffer.concat([Buffer.from('+OK\r\n'), dotStuff(await drop.read(message))]));
       default:
         return this.#s.write(Buffer.concat([Buffer.from('+OK\r\n'), dotStuff(topOf(await drop.read(message), Number(args[1])))]));
     }
+  }
+
+  /** RETR of a large message: read, framed and written chunk by chunk, waiting for the client. */
+  async #streamMessage(source: Readable): Promise<void> {
+    await this.#s.write('+OK\r\n');
+    for await (const chunk of source.pipe(new DotStuffer())) await this.#s.write(chunk as Buffer);
   }
 
   async #quit(): Promise<void> {

@@ -1,0 +1,59 @@
+// `mailbridge verify <mailbox>`: proves that a mailbox really works over each of its protocols
+// (DNS, TCP, TLS, greeting, capabilities, token, login, and a touch of the mailbox) and names the
+// cause and fix of whatever does not. Exit 0 when every step passed, 1 when one failed; 3 and 5
+// (and the other codes of exit-codes.ts) for problems found before any protocol ran.
+import type { Command } from 'commander';
+import { PROTOCOLS, type Protocol } from '../config/schema.ts';
+import { renderJson, renderText } from '../verify/render.ts';
+import { verifyMailbox } from '../verify/run.ts';
+import { EXIT } from './exit-codes.ts';
+import { openIdentity, runIdentityCommand } from './identity-context.ts';
+
+const CONFIG_HELP = 'configuration file (default: $MAILBRIDGE_CONFIG or ~/.config/mailbridge/config.json)';
+
+interface VerifyFlags {
+  config?: string;
+  protocol?: string[];
+  json?: boolean;
+  sendTest?: boolean;
+  cached?: boolean;
+  timeout?: string;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+
+export function registerVerifyCommand(program: Command): void {
+  program
+    .command('verify')
+    .description('check that a mailbox works over IMAP, POP3 and SMTP, step by step, and name the cause and fix of any failure')
+    .argument('<mailbox>', 'a mailbox address from the configuration')
+    .option('--config <file>', CONFIG_HELP)
+    .option('--protocol <protocol>', `check only this protocol (${PROTOCOLS.join(', ')}); repeat for more (default: the mailbox's protocols)`, collect)
+    .option('--json', 'print the report as JSON')
+    .option('--send-test', 'with SMTP, also send a short test message to the mailbox itself')
+    .option('--cached', 'use the access token clients would get now, possibly cached (default: request a fresh one, which proves the grant still works)')
+    .option('--timeout <seconds>', 'how long to wait for each connection and reply', '15')
+    .action((mailbox: string, flags: VerifyFlags) =>
+      runIdentityCommand('verify', async () => {
+        const unknown = (flags.protocol ?? []).filter((p) => !(PROTOCOLS as readonly string[]).includes(p));
+        const timeout = Number(flags.timeout);
+        if (unknown.length > 0 || !(timeout > 0)) {
+          process.stderr.write(`mailbridge verify: ${unknown.length > 0 ? `--protocol must be one of ${PROTOCOLS.join(', ')} (not ${unknown.join(', ')})` : '--timeout must be a number of seconds'}\n`);
+          return EXIT.usage;
+        }
+        const ctx = await openIdentity(flags.config);
+        try {
+          const report = await verifyMailbox(ctx, mailbox, {
+            ...(flags.protocol?.length ? { protocols: flags.protocol as Protocol[] } : {}),
+            sendTest: flags.sendTest ?? false,
+            cached: flags.cached ?? false,
+            timeoutMs: Math.round(timeout * 1000),
+          });
+          process.stdout.write(flags.json ? renderJson(report) : renderText(report, { symbols: process.stdout.isTTY === true }));
+          return report.ok ? EXIT.ok : EXIT.failure;
+        } finally {
+          await ctx.close();
+        }
+      }),
+    );
+}

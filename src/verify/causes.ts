@@ -1,0 +1,260 @@
+// The causes `mailbridge verify` names, each with a one-line summary and the fix, the admin's ids
+// filled in: client id, tenant, mailbox, and the service principal's object id when the token
+// told us (an app-only token's `oid` is the Enterprise application's object id, which is the one
+// New-ServicePrincipal and Add-MailboxPermission want, reference section 4.4).
+import type { Protocol } from '../config/schema.ts';
+import { explainAadsts, type Explanation } from '../identity/explanations.ts';
+import { APP_ROLE, DELEGATED_PERMISSION } from './claims.ts';
+import type { Cause, TokenSummary } from './types.ts';
+
+export interface CauseContext {
+  mailbox: string;
+  protocol: Protocol;
+  /** The app's name in the configuration. */
+  appName: string;
+  clientId: string;
+  /** The configured tenant, or the token's when the configuration names common/organizations. */
+  tenant: string;
+  /** e.g. https://login.microsoftonline.com */
+  loginUrl: string;
+  /** e.g. https://entra.microsoft.com */
+  portal: string;
+  /** Prefix of delegated scopes in this cloud, e.g. https://outlook.office.com */
+  delegatedScopePrefix: string;
+  appOnlyScope: string;
+  /** The user who signs in for a shared mailbox, when configured. */
+  signInAs?: string;
+  token?: TokenSummary;
+}
+
+const PROTOCOL_NAME: Record<Protocol, string> = { imap: 'IMAP', pop: 'POP3', smtp: 'SMTP' };
+const SWITCH: Record<Exclude<Protocol, 'smtp'>, string> = { imap: 'ImapEnabled', pop: 'PopEnabled' };
+const SHARED_TENANTS = new Set(['common', 'organizations', 'consumers']);
+
+export function protocolName(protocol: Protocol): string {
+  return PROTOCOL_NAME[protocol];
+}
+
+function tenantOf(c: CauseContext): string {
+  return SHARED_TENANTS.has(c.tenant.toLowerCase()) && c.token?.tid ? c.token.tid : c.tenant;
+}
+
+/** The service principal's object id from an app-only token, or a placeholder that says which id. */
+function spId(c: CauseContext): string {
+  return c.token?.kind === 'app' && c.token.oid ? c.token.oid : '<object id of the Enterprise application (service principal), not of the app registration>';
+}
+
+function appPermissionsPath(c: CauseContext): string {
+  return `${c.portal} → App registrations → ${c.clientId} → API permissions`;
+}
+
+function fullAccess(c: CauseContext, who: string): string {
+  return `Add-MailboxPermission -Identity ${c.mailbox} -User ${who} -AccessRights FullAccess`;
+}
+
+function enableProtocol(c: CauseContext, protocol: Exclude<Protocol, 'smtp'>): string {
+  return `Set-CASMailbox -Identity ${c.mailbox} -${SWITCH[protocol]} $true`;
+}
+
+/**
+ * The provider's explanation of an AADSTS error, explained again with everything verify knows
+ * (the cloud's hosts, the app's name, the service principal's object id when a token told it).
+ */
+export function explainAgain(c: CauseContext, explanation: Explanation | undefined): Explanation | undefined {
+  if (!explanation) return undefined;
+  return explainAadsts(explanation.code, {
+    clientId: c.clientId,
+    tenant: c.tenant,
+    appName: c.appName,
+    mailbox: c.mailbox,
+    cloudPortal: c.portal,
+    cloud: { loginUrl: c.loginUrl, portal: c.portal, delegatedScopePrefix: c.delegatedScopePrefix, appOnlyScope: c.appOnlyScope },
+    ...(c.token?.kind === 'app' && c.token.oid ? { servicePrincipalObjectId: c.token.oid } : {}),
+  });
+}
+
+const mk = (id: Cause['id'], summary: string, fix: string, extra: Partial<Cause> = {}): Cause => ({ id, summary, fix, ...extra });
+
+export const causes = {
+  graph_audience(c: CauseContext): Cause {
+    const P = PROTOCOL_NAME[c.protocol];
+    const fix =
+      c.token?.kind === 'app'
+        ? `Request exactly ${c.appOnlyScope} for app-only mail (not https://graph.microsoft.com/.default): check "scopes" of ${c.mailbox} in the configuration, then run verify again.`
+        : `Request the Exchange scope ${c.delegatedScopePrefix}/${DELEGATED_PERMISSION[c.protocol]}, not an unprefixed or graph.microsoft.com permission (an unprefixed name means Microsoft Graph): remove or correct "scopes" of ${c.mailbox} in the configuration, then run \`mailbridge login ${c.mailbox}\`.`;
+    return mk('graph_audience', `The ${P} token is for Microsoft Graph (aud ${c.token?.aud ?? '?'}); ${P} servers accept only Exchange Online tokens and refuse it.`, fix);
+  },
+
+  missing_scope(c: CauseContext): Cause {
+    const permission = DELEGATED_PERMISSION[c.protocol];
+    const scope = `${c.delegatedScopePrefix}/${permission}`;
+    return mk(
+      'missing_scope',
+      `The token has no ${permission} scope (scp: ${c.token?.scp || 'none'}), so ${PROTOCOL_NAME[c.protocol]} refuses it.`,
+      `Add the delegated permission ${permission} to app ${c.clientId} (${appPermissionsPath(c)}; the portal lists it under Microsoft Graph) and grant consent for ${tenantOf(c)}; make sure "${c.protocol}" is in "protocols" of ${c.mailbox} (and that "scopes", if set, include ${scope}); then run \`mailbridge login ${c.mailbox}\` so the grant covers ${scope}.`,
+    );
+  },
+
+  missing_role(c: CauseContext): Cause {
+    const role = APP_ROLE[c.protocol];
+    return mk(
+      'missing_role',
+      `The app-only token has no ${role} role (roles: ${c.token?.roles?.join(' ') || 'none'}), so ${PROTOCOL_NAME[c.protocol]} refuses it.`,
+      `${appPermissionsPath(c)} → Add a permission → APIs my organization uses → Office 365 Exchange Online (00000002-0000-0ff1-ce00-000000000000) → Application permissions → ${role}; then "Grant admin consent" for tenant ${tenantOf(c)}.`,
+    );
+  },
+
+  service_principal_missing(c: CauseContext, reply: string): Cause {
+    return mk(
+      'service_principal_missing',
+      `${PROTOCOL_NAME[c.protocol]} refused an app-only token that carries ${APP_ROLE[c.protocol]} (${reply}): Exchange Online does not know the app, its service principal is not registered there (or was registered with the wrong object id).`,
+      `In Exchange Online PowerShell (Connect-ExchangeOnline): New-ServicePrincipal -AppId ${c.clientId} -ObjectId ${spId(c)} (the Enterprise application's object id, not the app registration's). If it is registered already, the mailbox permission is next: ${fullAccess(c, spId(c))}.`,
+    );
+  },
+
+  mailbox_permission_missing(c: CauseContext, reply: string, delegate?: string): Cause {
+    const who = delegate ?? spId(c);
+    const P = PROTOCOL_NAME[c.protocol];
+    const second =
+      c.protocol === 'smtp'
+        ? delegate
+          ? `Add-RecipientPermission -Identity ${c.mailbox} -Trustee ${delegate} -AccessRights SendAs`
+          : `New-ServicePrincipal -AppId ${c.clientId} -ObjectId ${spId(c)} (if the service principal was registered with another object id)`
+        : `${enableProtocol(c, c.protocol)} (${P} may be disabled for the mailbox)`;
+    const summary =
+      c.protocol === 'imap'
+        ? `IMAP accepted the login but will not open ${c.mailbox} (${reply}): ${delegate ? delegate : 'the app'} has no permission on the mailbox.`
+        : `${P} refused the login for ${c.mailbox} (${reply}) although the token carries the right ${delegate ? 'scope' : `role and the service principal exists`}: most likely ${delegate ? delegate : 'the app'} has no permission on the mailbox.`;
+    return mk('mailbox_permission_missing', summary, `1. ${fullAccess(c, who)}  2. ${second}`);
+  },
+
+  protocol_disabled(c: CauseContext, reply: string): Cause {
+    const protocol = c.protocol === 'smtp' ? 'imap' : c.protocol;
+    const personal = tenantOf(c).toLowerCase() === 'consumers' || c.token?.tid === '9188040d-6c67-4c5b-b112-36a304b66dad';
+    return mk(
+      'protocol_disabled',
+      `${PROTOCOL_NAME[protocol]} is disabled for ${c.mailbox}: the server ${protocol === 'imap' ? 'accepted the login but will not open the mailbox' : 'refused a token with the right scope for the user\'s own mailbox'} (${reply}).`,
+      personal
+        ? `In Outlook.com: Settings → Mail → Forwarding and IMAP → "Let devices and apps use POP" / "Let devices and apps use IMAP".`
+        : `In Exchange Online PowerShell: ${enableProtocol(c, protocol)}`,
+    );
+  },
+
+  smtp_auth_disabled_tenant(c: CauseContext, reply: string): Cause {
+    return mk(
+      'smtp_auth_disabled_tenant',
+      `SMTP AUTH is disabled for the whole organisation (${reply}).`,
+      `Set-TransportConfig -SmtpClientAuthenticationDisabled $false (whole organisation), or for this mailbox only: Set-CASMailbox -Identity ${c.mailbox} -SmtpClientAuthenticationDisabled $false. Or send through Microsoft Graph instead.`,
+    );
+  },
+
+  smtp_auth_disabled_mailbox(c: CauseContext, reply: string): Cause {
+    return mk('smtp_auth_disabled_mailbox', `SMTP AUTH is disabled for ${c.mailbox} (${reply}).`, `Set-CASMailbox -Identity ${c.mailbox} -SmtpClientAuthenticationDisabled $false`);
+  },
+
+  security_defaults(c: CauseContext, reply: string): Cause {
+    return mk(
+      'security_defaults',
+      `The tenant's security defaults block SMTP AUTH (${reply}).`,
+      `Turn security defaults off (${c.portal} → Identity → Overview → Properties → Manage security defaults) and use Conditional Access instead, or send through Microsoft Graph.`,
+    );
+  },
+
+  authenticated_not_connected(c: CauseContext, reply: string): Cause {
+    const user = c.token?.upn ?? c.signInAs ?? '<the user who signs in>';
+    return mk(
+      'authenticated_not_connected',
+      `IMAP accepted ${user}'s token but will not open ${c.mailbox} (${reply}).`,
+      `Either of two: 1. ${user} needs FullAccess on the mailbox: ${fullAccess(c, user)}  2. IMAP is disabled for it: ${enableProtocol(c, 'imap')}`,
+    );
+  },
+
+  send_as_denied(c: CauseContext, reply: string): Cause {
+    const who = c.token?.kind === 'app' ? spId(c) : c.token?.upn ?? '<the user who signs in>';
+    return mk('send_as_denied', `SMTP authenticated but may not send as ${c.mailbox} (${reply}).`, `Add-RecipientPermission -Identity ${c.mailbox} -Trustee ${who} -AccessRights SendAs`);
+  },
+
+  throttled(c: CauseContext, reply: string): Cause {
+    const ms = /Suggested Backoff Time:\s*(\d+)\s*milliseconds/i.exec(reply)?.[1];
+    const backoffMs = ms === undefined ? undefined : Number(ms);
+    return mk(
+      'throttled',
+      `Exchange is throttling ${c.mailbox} on ${PROTOCOL_NAME[c.protocol]}${backoffMs !== undefined ? `: suggested backoff ${backoffMs} ms` : ''} (${reply}).`,
+      `Wait ${backoffMs !== undefined ? `${Math.ceil(backoffMs / 1000)} s (${backoffMs} ms)` : 'a few minutes'} before connecting again; use fewer connections per mailbox (Exchange allows about 20 per protocol) and reuse them instead of reconnecting.`,
+      backoffMs !== undefined ? { backoffMs } : {},
+    );
+  },
+
+  wrong_user(c: CauseContext): Cause {
+    const upn = c.token?.upn ?? '?';
+    return mk(
+      'wrong_user',
+      `The token is for ${upn}, but the mailbox is ${c.mailbox}${c.signInAs ? ` and "signInAs" is ${c.signInAs}` : `, which is not configured as a shared mailbox of ${upn}`}.`,
+      `Run \`mailbridge login ${c.mailbox}\` and sign in as ${c.signInAs ?? c.mailbox}. If ${c.mailbox} is a shared mailbox that ${upn} opens, set "signInAs": "${upn}" for it in the configuration and grant ${fullAccess(c, upn)}.`,
+    );
+  },
+
+  grant_expired_or_revoked(c: CauseContext, message: string, given?: Explanation): Cause {
+    const explanation = explainAgain(c, given);
+    const login = `mailbridge login ${c.mailbox}`;
+    const fix = explanation ? (explanation.fix.includes(login) ? explanation.fix : `${explanation.fix} Then: \`${login}\`.`) : `Sign in again: \`${login}\`.`;
+    return mk(
+      'grant_expired_or_revoked',
+      explanation ? `The grant of ${c.mailbox} no longer works: AADSTS${explanation.code}: ${explanation.title}. ${explanation.cause}` : `The grant of ${c.mailbox} needs a new sign-in: ${message}`,
+      fix,
+      explanation ? { aadsts: explanation.code } : {},
+    );
+  },
+
+  token_request_failed(c: CauseContext, message: string, given?: Explanation): Cause {
+    const explanation = explainAgain(c, given);
+    return mk(
+      'token_request_failed',
+      explanation ? `No token for ${c.mailbox}: AADSTS${explanation.code}: ${explanation.title}. ${explanation.cause}` : `No token for ${c.mailbox}: ${message}`,
+      explanation?.fix ?? `Check the app ${c.clientId} and the configuration of ${c.mailbox} (\`mailbridge accounts\` shows the grant's status).`,
+      explanation ? { aadsts: explanation.code } : {},
+    );
+  },
+
+  identity_unavailable(_c: CauseContext, message: string): Cause {
+    return mk('identity_unavailable', `The identity platform could not be reached or is failing: ${message}`, 'Try again in a few minutes; check the network path (proxy, firewall) to the login host.');
+  },
+
+  token_rejected(c: CauseContext, reply: string): Cause {
+    const t = c.token;
+    const facts = t && !t.opaque ? ` (aud ${t.aud ?? '?'}, tid ${t.tid ?? '?'}, expires ${t.expiresAt ?? '?'})` : '';
+    return mk(
+      'token_rejected',
+      `${PROTOCOL_NAME[c.protocol]} refused the token${facts} (${reply}).`,
+      t?.kind === 'app'
+        ? `Check that tenant ${tenantOf(c)} hosts ${c.mailbox} and that the token's audience is Exchange Online (${c.appOnlyScope}); then run verify again.`
+        : `Sign in again (\`mailbridge login ${c.mailbox}\`) as ${c.signInAs ?? c.mailbox}; if it persists, check that tenant ${tenantOf(c)} hosts ${c.mailbox}.`,
+    );
+  },
+
+  tls(host: string, port: number, reason: string, code: string | undefined, hint: 'trust' | 'name' | 'expired' | 'other'): Cause {
+    const fix = {
+      trust: `The certificate is not issued by a CA this machine trusts. If a TLS-inspecting proxy sits in between, trust its CA (NODE_EXTRA_CA_CERTS, or "caFile" of the cloud in the configuration); for the emulator, set "caFile" to its ca.crt.`,
+      name: `The certificate is not for ${host}: check the host name in the configuration (Exchange Online: outlook.office365.com for IMAP and POP, smtp.office365.com for SMTP).`,
+      expired: `The server's certificate is expired or not yet valid: check this machine's clock; otherwise the server's operator must renew it.`,
+      other: `Check that ${host}:${port} speaks TLS the way the configuration says (implicit TLS on 993/995/465, STARTTLS on 143/110/587).`,
+    }[hint];
+    return mk('tls', `TLS with ${host}:${port} failed: ${reason}${code ? ` (${code})` : ''}.`, fix);
+  },
+
+  dns(host: string, code: string, protocol: Protocol): Cause {
+    return mk(
+      'dns',
+      `${host} does not resolve (${code}).`,
+      `Check the ${PROTOCOL_NAME[protocol]} host in the configuration (Exchange Online: ${protocol === 'smtp' ? 'smtp.office365.com' : 'outlook.office365.com'}) and this machine's DNS.`,
+    );
+  },
+
+  tcp(host: string, port: number, code: string): Cause {
+    return mk('tcp', `Cannot connect to ${host}:${port} (${code}).`, `Check the port in the configuration and that no firewall or proxy blocks outgoing connections to ${host}:${port}.`);
+  },
+
+  unexpected_reply(c: CauseContext, step: string, reply: string): Cause {
+    return mk('unexpected_reply', `${PROTOCOL_NAME[c.protocol]} ${step}: unexpected reply: ${reply}`, `Check that the configured ${PROTOCOL_NAME[c.protocol]} endpoint is Exchange Online (or a server that speaks XOAUTH2); run verify again in case it was temporary.`);
+  },
+};

@@ -1,0 +1,244 @@
+// The network side of a verification: resolve the host, open TCP, TLS (verified against the
+// system's CAs plus the cloud's caFile; certificate facts kept for the report), and a bounded,
+// timed line connection on top for the probes. Certificate checks are done by hand after the
+// handshake so a refused certificate can still be described, and nothing is ever sent over a
+// connection whose certificate failed.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import net from 'node:net';
+import tls from 'node:tls';
+import { LineReader, LineTooLongError } from '../net/line-reader.ts';
+
+export class NetFailure extends Error {
+  readonly stage: 'dns' | 'tcp' | 'tls';
+  readonly code: string;
+  readonly hint: 'trust' | 'name' | 'expired' | 'other';
+  constructor(stage: NetFailure['stage'], code: string, message: string, hint: NetFailure['hint'] = 'other') {
+    super(message);
+    this.name = 'NetFailure';
+    this.stage = stage;
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+/** The peer closed, stayed silent too long, or sent a line over the bound. */
+export class ConnectionError extends Error {
+  readonly kind: 'closed' | 'timeout' | 'line_too_long';
+  constructor(kind: ConnectionError['kind'], message: string) {
+    super(message);
+    this.name = 'ConnectionError';
+    this.kind = kind;
+  }
+}
+
+export async function resolveHost(host: string): Promise<string[]> {
+  if (isIP(host)) return [host];
+  try {
+    const found = await lookup(host, { all: true });
+    return found.map((a) => a.address);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
+    throw new NetFailure('dns', code, `${host} does not resolve (${code})`);
+  }
+}
+
+/** Connects to the first address that answers. */
+export async function connectTcp(addresses: string[], port: number, timeoutMs: number): Promise<{ socket: net.Socket; address: string }> {
+  let last: NetFailure | undefined;
+  for (const address of addresses) {
+    try {
+      const socket = await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect({ host: address, port });
+        const timer = setTimeout(() => {
+          s.destroy();
+          reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+        }, timeoutMs);
+        s.once('connect', () => {
+          clearTimeout(timer);
+          s.setNoDelay(true);
+          resolve(s);
+        });
+        s.once('error', (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+      });
+      return { socket, address };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'ECONNREFUSED';
+      last = new NetFailure('tcp', code, `${address}:${port}: ${code === 'ETIMEDOUT' ? `no answer within ${timeoutMs} ms` : (err as Error).message}`);
+    }
+  }
+  throw last ?? new NetFailure('tcp', 'ENOADDR', 'no address to connect to');
+}
+
+export interface TlsFacts {
+  protocol: string;
+  subject: string;
+  issuer: string;
+  validTo: string;
+}
+
+function dn(fields: object | undefined): string {
+  if (!fields) return '?';
+  const f = fields as Record<string, string | string[] | undefined>;
+  const parts = ['CN', 'O', 'OU', 'C'].filter((k) => f[k] !== undefined).map((k) => `${k}=${[f[k]].flat().join('+')}`);
+  return parts.length ? parts.join(', ') : '?';
+}
+
+/** The facts of a peer certificate worth reporting. */
+export function tlsFacts(protocol: string | null | undefined, cert: tls.PeerCertificate | undefined): TlsFacts {
+  return { protocol: protocol ?? '?', subject: dn(cert?.subject), issuer: dn(cert?.issuer), validTo: cert?.valid_to ? new Date(cert.valid_to).toISOString() : '?' };
+}
+
+let trusted: string[] | undefined;
+
+/** The system's CAs (Node's bundle, the OS store, NODE_EXTRA_CA_CERTS) plus the cloud's caFile. */
+export function trustedCas(extraPem?: string): string[] {
+  trusted ??= [...new Set([...tls.getCACertificates('default'), ...tls.getCACertificates('system')])];
+  return extraPem ? [...trusted, extraPem] : trusted;
+}
+
+/** OpenSSL's words for the verification codes Node reports (X509_verify_cert_error_string). */
+const OPENSSL_REASONS: Record<string, string> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unable to verify the first certificate',
+  SELF_SIGNED_CERT_IN_CHAIN: 'self-signed certificate in certificate chain',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed certificate',
+  UNABLE_TO_GET_ISSUER_CERT: 'unable to get issuer certificate',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unable to get local issuer certificate',
+  CERT_HAS_EXPIRED: 'certificate has expired',
+  CERT_NOT_YET_VALID: 'certificate is not yet valid',
+  CERT_UNTRUSTED: 'certificate not trusted',
+  CERT_SIGNATURE_FAILURE: 'certificate signature failure',
+  CERT_REVOKED: 'certificate revoked',
+  CERT_REJECTED: 'certificate rejected',
+  INVALID_CA: 'invalid CA certificate',
+  INVALID_PURPOSE: 'unsupported certificate purpose',
+};
+
+const TRUST_CODES = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE']);
+
+/** TLS over an open socket (implicit TLS, or after STARTTLS/STLS); verified as described above. */
+export async function startTls(socket: net.Socket, host: string, caPem: string | undefined, timeoutMs: number): Promise<{ socket: tls.TLSSocket; facts: TlsFacts }> {
+  const servername = isIP(host) ? undefined : host;
+  const secure = tls.connect({ socket, ...(servername ? { servername } : {}), ca: trustedCas(caPem), rejectUnauthorized: false, minVersion: 'TLSv1.2' });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new NetFailure('tls', 'ETIMEDOUT', `no TLS handshake within ${timeoutMs} ms`)), timeoutMs);
+      secure.once('secureConnect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      secure.once('error', (err) => {
+        clearTimeout(timer);
+        const code = (err as NodeJS.ErrnoException).code ?? 'TLS_ERROR';
+        reject(new NetFailure('tls', code, err.message.replace(/^[0-9A-F]+:error:[0-9A-F]+:/, '')));
+      });
+      secure.once('close', () => {
+        clearTimeout(timer);
+        reject(new NetFailure('tls', 'ECONNRESET', 'the server closed the connection during the TLS handshake'));
+      });
+    });
+    const cert = secure.getPeerCertificate();
+    const facts = tlsFacts(secure.getProtocol(), cert);
+    if (!secure.authorized) {
+      const reason = secure.authorizationError as unknown as Error | string | undefined;
+      const code = typeof reason === 'string' ? reason : (reason as NodeJS.ErrnoException | undefined)?.code ?? String(reason);
+      const text = OPENSSL_REASONS[code] ?? (typeof reason === 'string' ? reason : (reason?.message ?? code));
+      const hint = /EXPIRED|NOT_YET_VALID/.test(code) ? 'expired' : TRUST_CODES.has(code) ? 'trust' : 'other';
+      throw new NetFailure('tls', code, `certificate ${facts.subject} issued by ${facts.issuer}: ${text}`, hint);
+    }
+    if (servername) {
+      const mismatch = tls.checkServerIdentity(servername, cert);
+      if (mismatch) throw new NetFailure('tls', (mismatch as NodeJS.ErrnoException).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID', `certificate ${facts.subject}: ${mismatch.message}`, 'name');
+    }
+    secure.on('error', () => {});
+    return { socket: secure, facts };
+  } catch (err) {
+    secure.destroy();
+    socket.destroy();
+    throw err;
+  }
+}
+
+export function describeTls(f: TlsFacts): string {
+  return `${f.protocol}, certificate ${f.subject}, issued by ${f.issuer}, valid until ${f.validTo}`;
+}
+
+/** A line connection with a deadline on every read; switches to TLS in place (STARTTLS). */
+export class LineConnection {
+  #socket: net.Socket | tls.TLSSocket;
+  #reader: LineReader;
+  readonly #timeoutMs: number;
+  #closed = false;
+
+  constructor(socket: net.Socket | tls.TLSSocket, timeoutMs: number) {
+    this.#socket = socket;
+    this.#timeoutMs = timeoutMs;
+    this.#reader = new LineReader(socket, { maxLineBytes: 64 * 1024 });
+    socket.on('error', () => {});
+  }
+
+  get socket(): net.Socket | tls.TLSSocket {
+    return this.#socket;
+  }
+
+  async #timed<T>(work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ConnectionError('timeout', `no reply within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+    });
+    try {
+      return await Promise.race([work, timeout]);
+    } catch (err) {
+      if (err instanceof LineTooLongError) throw new ConnectionError('line_too_long', 'the server sent a line over 64 KiB');
+      if (err instanceof ConnectionError) throw err;
+      throw new ConnectionError('closed', `the connection failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The next line (latin1); throws ConnectionError('closed') when the server hung up. */
+  async line(): Promise<string> {
+    const raw = await this.#timed(this.#reader.readLine());
+    if (raw === null) throw new ConnectionError('closed', 'the server closed the connection');
+    return raw.toString('latin1');
+  }
+
+  async bytes(n: number): Promise<Buffer> {
+    const raw = await this.#timed(this.#reader.readBytes(n));
+    if (raw === null) throw new ConnectionError('closed', 'the server closed the connection');
+    return raw;
+  }
+
+  send(line: string): void {
+    if (!this.#closed) this.#socket.write(`${line}\r\n`);
+  }
+
+  write(data: string | Buffer): void {
+    if (!this.#closed) this.#socket.write(data);
+  }
+
+  /**
+   * Switches the connection to TLS after the server agreed (STARTTLS/STLS). Bytes the server sent
+   * before the handshake would be read as if they had come over TLS: that is refused.
+   */
+  async upgrade(host: string, caPem: string | undefined): Promise<TlsFacts> {
+    const early = this.#reader.detach();
+    if (early.length > 0) {
+      this.close();
+      throw new NetFailure('tls', 'EARLY_DATA', 'the server sent data before the TLS handshake (refused: it could be injected)');
+    }
+    const { socket, facts } = await startTls(this.#socket as net.Socket, host, caPem, this.#timeoutMs);
+    this.#socket = socket;
+    this.#reader = new LineReader(socket, { maxLineBytes: 64 * 1024 });
+    return facts;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#socket.destroy();
+  }
+}
