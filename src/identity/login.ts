@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { CryptoProvider, type AuthenticationResult } from '@azure/msal-node';
 import type { LoadedConfig } from '../config/load.ts';
-import { scopesFor } from '../config/scopes.ts';
+import { signInScopes } from '../config/scopes.ts';
 import type { GrantMeta, GrantSecrets, TokenStore } from '../store/token-store.ts';
 import { aadstsCodeOf, explainAadsts } from './explanations.ts';
 import { resolveGrant, type ResolvedGrant } from './grants.ts';
@@ -81,7 +81,7 @@ async function listenLoopback(): Promise<{ server: Server; port: number }> {
 
 async function authorizationCode(loaded: LoadedConfig, grant: ResolvedGrant, options: LoginOptions): Promise<{ result: AuthenticationResult; msalCache: string }> {
   const app = await msalApp(loaded, grant.appName, grant.app, grant.cloud);
-  const scopes = scopesFor(grant.cloud, grant.mailbox.protocols, grant.mailbox.grant);
+  const scopes = signInScopes(grant.cloud, grant.mailbox);
   const { server, port } = await listenLoopback();
   try {
     // Entra ignores the port of a loopback redirect URI, so any free port matches `http://localhost`.
@@ -117,7 +117,7 @@ async function deviceCode(loaded: LoadedConfig, grant: ResolvedGrant, options: L
     throw new TokenError('broken_configuration', grant.address, `device code sign-in needs a public client app; ${grant.appName} has a credential. Use authorization_code, or an app with "Allow public client flows" and no secret`);
   }
   const result = await app.acquireTokenByDeviceCode({
-    scopes: scopesFor(grant.cloud, grant.mailbox.protocols, grant.mailbox.grant),
+    scopes: signInScopes(grant.cloud, grant.mailbox),
     deviceCodeCallback: (response) => options.say(response.message),
   });
   if (!result) throw new TokenError('unavailable', grant.address, 'the device code sign-in ended without a token');
@@ -127,7 +127,7 @@ async function deviceCode(loaded: LoadedConfig, grant: ResolvedGrant, options: L
 async function clientCredentials(loaded: LoadedConfig, grant: ResolvedGrant): Promise<AuthenticationResult> {
   const app = await msalApp(loaded, grant.appName, grant.app, grant.cloud);
   if (!('acquireTokenByClientCredential' in app)) throw new TokenError('broken_configuration', grant.address, `client credentials need a clientSecret or certificate on ${grant.appName}`);
-  const result = await app.acquireTokenByClientCredential({ scopes: scopesFor(grant.cloud, grant.mailbox.protocols, 'client_credentials'), skipCache: true });
+  const result = await app.acquireTokenByClientCredential({ scopes: signInScopes(grant.cloud, grant.mailbox), skipCache: true });
   if (!result) throw new TokenError('unavailable', grant.address, 'the identity platform returned no token');
   return result;
 }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Protocol } from '../config/schema.ts';
-import { scopeForProtocol } from '../config/scopes.ts';
+import { tokenScopes } from '../config/scopes.ts';
 import type { GrantMeta, GrantRecord, GrantSecrets, GrantStatus, TokenStore } from '../store/token-store.ts';
 import { sendAlert, type StatusChange } from './alerts.ts';
 import { resolveGrant, type ResolvedGrant } from './grants.ts';
@@ -144,11 +144,11 @@ export class TokenProvider {
   }
 
   async #refresh(grant: ResolvedGrant, protocol: Protocol, key: string, record: GrantRecord | undefined): Promise<void> {
-    const scope = scopeForProtocol(grant.cloud, protocol, grant.mailbox.grant);
+    const scopes = tokenScopes(grant.cloud, protocol, grant.mailbox);
     let attempt = 0;
     for (;;) {
       try {
-        const result = await this.#acquire(grant, scope, record);
+        const result = await this.#acquire(grant, scopes, record);
         const secrets: GrantSecrets = {
           ...(result.msalCache ?? record?.secrets.msalCache ? { msalCache: result.msalCache ?? record?.secrets.msalCache } : {}),
           accessTokens: { ...record?.secrets.accessTokens, [protocol]: { token: result.token, expiresOnMs: result.expiresOnMs } },
@@ -194,7 +194,7 @@ export class TokenProvider {
     return this.#now() + lifetime;
   }
 
-  async #acquire(grant: ResolvedGrant, scope: string, record: GrantRecord | undefined): Promise<{ token: string; expiresOnMs: number; msalCache?: string }> {
+  async #acquire(grant: ResolvedGrant, scopes: string[], record: GrantRecord | undefined): Promise<{ token: string; expiresOnMs: number; msalCache?: string }> {
     let building = this.#apps.get(grant.appName);
     if (!building) {
       building = msalApp(this.#loaded, grant.appName, grant.app, grant.cloud, this.#requestTimeoutMs);
@@ -204,7 +204,7 @@ export class TokenProvider {
     const app = await building;
     if (!grant.delegated) {
       if (!('acquireTokenByClientCredential' in app)) throw new TokenError('broken_configuration', grant.address, `the app ${grant.appName} has no credential for client credentials`);
-      const result = await app.acquireTokenByClientCredential({ scopes: [scope], skipCache: true });
+      const result = await app.acquireTokenByClientCredential({ scopes, skipCache: true });
       if (!result?.accessToken) throw new TokenError('unavailable', grant.address, 'the identity platform returned no access token');
       return { token: result.accessToken, expiresOnMs: this.#expiresOn(result.expiresOn) };
     }
@@ -214,7 +214,7 @@ export class TokenProvider {
     const homeAccountId = record!.meta.account?.homeAccountId;
     const account = homeAccountId ? await cache.getAccountByHomeId(homeAccountId) : (await cache.getAllAccounts())[0];
     if (!account) throw new TokenError('needs_sign_in', grant.address, `the stored grant of ${grant.address} has no account; run \`mailbridge login ${grant.address}\``);
-    const result = await app.acquireTokenSilent({ account, scopes: [scope], forceRefresh: true });
+    const result = await app.acquireTokenSilent({ account, scopes, forceRefresh: true });
     return { token: result.accessToken, expiresOnMs: this.#expiresOn(result.expiresOn), msalCache: cache.serialize() };
   }
 

@@ -87,6 +87,14 @@ describe('configuration', () => {
     ]);
   });
 
+  it('refuses any unprefixed scope (it means Graph), but takes OIDC directives and the Outlook .default', async () => {
+    const withScopes = (scopes: string[]) => problemsOf({ ...good, mailboxes: { 'alice@contoso.com': { app: 'desktop', grant: 'device_code', scopes } } });
+    assert.deepEqual(await withScopes(['https://outlook.office.com/.default', 'offline_access', 'openid']), []);
+    const problems = await withScopes(['Mail.Read', 'https://outlook.office.com/SMTP.Send']);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /"Mail\.Read" has no resource prefix, so it means Microsoft Graph's Mail\.Read/);
+  });
+
   it('applies the redirect URI rules', async () => {
     const withUri = (redirectUri: string) => problemsOf({ apps: { web: { tenant: 'contoso.com', clientId: CLIENT, clientSecret: 'x~y', redirectUri } }, mailboxes: {} });
     assert.deepEqual(await withUri('https://app.contoso.com/auth/callback'), []);

@@ -376,19 +376,22 @@ describe('mailbridge verify', () => {
     assert.match(protocolOf(run, 'smtp').steps.find((s) => s.name === 'login')!.detail!, /^535 5\.7\.3 Authentication unsuccessful/);
   });
 
-  it('missing_scope: a token without SMTP.Send (an emulator-issued IMAP-only token placed in the grant)', async () => {
-    const { store } = await storeFor(base.file);
-    const imapOnly = await userToken(emu, ALICE, [SCOPES.imap]);
-    const record = (await store.get(ALICE))!;
-    await store.put(record.meta, { ...record.secrets, accessTokens: { ...record.secrets.accessTokens, smtp: { token: imapOnly, expiresOnMs: Date.now() + 3_600_000 } } }, record.version);
-    const run = await verify([ALICE, '--protocol', 'smtp', '--cached', '--json']);
+  it('missing_scope: a .default request gets only what was consented; SMTP.Send never was', async () => {
+    // Bob's consent covers IMAP only, and his mailbox asks for `.default` (a common pattern): Entra,
+    // and the emulator, then issue a token with exactly the consented scopes.
+    await emu.admin('POST', '/consents', { clientId: DEFAULT_IDS.desktopApp, user: 'bob@contoso.com', scopes: [SCOPES.imap] });
+    const file = await variant(base.file, (c) => {
+      c.mailboxes['bob@contoso.com'] = { app: 'desktop', grant: 'authorization_code', protocols: ['imap', 'smtp'], scopes: ['https://outlook.office.com/.default'] };
+      c.dataDir = `${c.dataDir}-default-scope`;
+    });
+    await signInAs(file, 'bob@contoso.com', 'bob@contoso.com');
+    const run = await verify(['bob@contoso.com', '--json'], file);
+    assert.equal(protocolOf(run, 'imap').ok, true, 'IMAP, which was consented, works');
     const cause = failedWith(run, 'smtp', 'missing_scope', 'token');
     assert.match(cause.summary, /no SMTP\.Send scope \(scp: IMAP\.AccessAsUser\.All\)/);
     assert.match(cause.fix, new RegExp(`app ${DEFAULT_IDS.desktopApp}`));
-    assert.match(cause.fix, /mailbridge login alice@contoso\.com/);
+    assert.match(cause.fix, /mailbridge login bob@contoso\.com/);
     assert.match(protocolOf(run, 'smtp').steps.find((s) => s.name === 'login')!.detail!, /^535 5\.7\.3/);
-    // Without --cached verify asks for a fresh token, which has the scope: the grant itself is fine.
-    assert.equal((await verify([ALICE, '--protocol', 'smtp', '--json'])).code, 0);
   });
 
   it('missing_role: an app whose admin consent lacks SMTP.SendAsApp', async () => {
