@@ -3,19 +3,16 @@
 // compare-and-set write) against the bare msal-node refresh it wraps, in the same run against
 // the emulator over HTTPS (target: under 1.2x).
 //   node bench/tokens.ts [--json] [--cached 100000] [--refreshes 100]
-import { get } from 'node:http';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PublicClientApplication } from '@azure/msal-node';
 import { loadConfig } from '../src/config/load.ts';
 import { HttpsNetworkClient } from '../src/identity/https-network-client.ts';
-import { login } from '../src/identity/login.ts';
 import { TokenProvider } from '../src/identity/token-provider.ts';
 import { loadKey } from '../src/store/encryption.ts';
 import { SqliteTokenStore } from '../src/store/sqlite-token-store.ts';
-import { startTestEmulator, userByUpn } from '../test/helpers/emulator.ts';
-import { signIn } from '../test/helpers/browserless.ts';
-import { writeTestConfig } from '../test/helpers/identity-config.ts';
+import { startTestEmulator } from '../test/helpers/emulator.ts';
+import { writeTestConfig, signInMailbox } from '../test/helpers/identity-config.ts';
 import { argValue, printReport } from './lib/report.ts';
 
 const cachedCalls = argValue('cached', 100_000);
@@ -32,13 +29,7 @@ const cfg = await writeTestConfig(emu);
 try {
   const loaded = await loadConfig(cfg.file, {});
   const store = await SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), await loadKey(join(loaded.dataDir, 'key'), {}));
-  await login(loaded, store, MAILBOX, {
-    mode: 'manual',
-    say: (text) => {
-      const url = /(https:\/\/\S+\/authorize\?\S+)/.exec(text)?.[1];
-      if (url) void signIn(url, { caPem: emu.caPem, username: MAILBOX, password: userByUpn(emu, MAILBOX).password, consent: 'accept' }).then((landed) => get(landed.toString(), (r) => r.resume()));
-    },
-  });
+  await signInMailbox(emu, loaded, store, MAILBOX);
 
   // Cached: every call after the first is answered from memory.
   const provider = new TokenProvider({ loaded, store });

@@ -4,12 +4,11 @@
 // picks OAUTHBEARER when the server offers it, else XOAUTH2). When the server refuses the token,
 // the provider is told (invalidate) and one more login is tried with a new token; then the
 // failure becomes an ImapError carrying the server's reply text, never the token.
-import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
-import { rootCertificates, type ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import { ImapFlow, type Logger } from 'imapflow';
 import { decodeJwt } from 'jose';
 import type { MailEndpoint } from '../config/clouds.ts';
+import { mailTlsOptions, scrub } from '../net/mail-tls.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { resolveGrant } from '../identity/grants.ts';
 import type { TokenProvider } from '../identity/token-provider.ts';
@@ -70,20 +69,7 @@ export class ImapError extends Error {
   }
 }
 
-/** Removes a secret wherever it appears in a text (a server echoing it, a library quoting it). */
-export function scrub(text: string, ...secrets: string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret.length >= 8) out = out.split(secret).join('[token]');
-  return out;
-}
 
-/** TLS settings for a mail endpoint: verified certificates, the cloud's extra CA trusted. */
-export async function mailTlsOptions(endpoint: MailEndpoint, caFile: string | undefined): Promise<ConnectionOptions> {
-  const options: ConnectionOptions = { rejectUnauthorized: true, minVersion: 'TLSv1.2' };
-  if (caFile) options.ca = [...rootCertificates, await readFile(caFile, 'utf8')];
-  if (!isIP(endpoint.host)) options.servername = endpoint.host;
-  return options;
-}
 
 /** Expiry (ms since the epoch) of a JWT access token from its `exp` claim; undefined for opaque tokens. */
 export function tokenExpiry(token: string): number | undefined {
@@ -117,8 +103,8 @@ function classify(err: unknown, mailbox: string, endpoint: MailEndpoint, token: 
   const where = `${endpoint.host}:${endpoint.port}`;
   const responseText = typeof e.response === 'string' ? e.response : typeof e.responseText === 'string' ? e.responseText : undefined;
   // imapflow hands over the whole tagged line ("3 NO AUTHENTICATE failed."): drop the tag.
-  const response = responseText === undefined ? undefined : scrub(responseText.replace(/^[A-Za-z0-9.]+ (?=(?:OK|NO|BAD)\b)/, ''), token);
-  const detail = scrub(e.message ?? String(err), token);
+  const response = responseText === undefined ? undefined : scrub(responseText.replace(/^[A-Za-z0-9.]+ (?=(?:OK|NO|BAD)\b)/, ''), [token]);
+  const detail = scrub(e.message ?? String(err), [token]);
   const make = (code: ImapErrorCode, message: string, extra: { backoffMs?: number } = {}) =>
     new ImapError(code, mailbox, endpoint, `${mailbox}: ${message}`, { ...(response !== undefined ? { response } : {}), ...extra, cause: err });
   const throttle = response !== undefined ? /throttled\.?\s*Suggested Backoff Time:\s*(\d+)/i.exec(response) : null;

@@ -7,11 +7,9 @@
 // when a server answers XOAUTH2 with a 334 challenge (Dovecot/Postfix, Gmail); Exchange answers
 // 535 at once, so sendMessage does the one invalidate-and-retry itself. Failures become an
 // SmtpError with the server's reply; no token ever appears in an error.
-import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
-import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import nodemailer, { type SendMailOptions, type SMTPSentMessageInfo, type SMTPTransportOptions, type Transporter } from 'nodemailer';
 import type { MailEndpoint } from '../config/clouds.ts';
+import { mailTlsOptions, scrub } from '../net/mail-tls.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { resolveGrant } from '../identity/grants.ts';
 import type { TokenProvider } from '../identity/token-provider.ts';
@@ -89,12 +87,6 @@ interface TransportState {
   tokenError?: unknown;
 }
 
-async function tlsOptions(endpoint: MailEndpoint, caFile: string | undefined): Promise<ConnectionOptions> {
-  const options: ConnectionOptions = { rejectUnauthorized: true, minVersion: 'TLSv1.2' };
-  if (caFile) options.ca = [...rootCertificates, await readFile(caFile, 'utf8')];
-  if (!isIP(endpoint.host)) options.servername = endpoint.host;
-  return options;
-}
 
 async function buildTransport(ctx: SmtpContext, mailbox: string, options: SmtpOptions, state: TransportState): Promise<SmtpTransport> {
   const grant = resolveGrant(ctx.loaded, mailbox);
@@ -115,7 +107,7 @@ async function buildTransport(ctx: SmtpContext, mailbox: string, options: SmtpOp
     port: endpoint.port,
     secure: endpoint.security === 'implicit',
     requireTLS: endpoint.security === 'starttls',
-    tls: await tlsOptions(endpoint, grant.cloud.caFile),
+    tls: await mailTlsOptions(endpoint, grant.cloud.caFile),
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
     socketTimeout: timeoutMs,
@@ -145,11 +137,6 @@ export async function createSmtpTransport(ctx: SmtpContext, mailbox: string, opt
   return buildTransport(ctx, mailbox, options, { tokens: [], renewed: false });
 }
 
-function scrub(text: string, tokens: string[]): string {
-  let out = text;
-  for (const token of tokens) if (token.length >= 8) out = out.split(token).join('[token]');
-  return out;
-}
 
 interface NodemailerFailure {
   code?: string;

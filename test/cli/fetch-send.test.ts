@@ -4,20 +4,17 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
-import { login } from '../../src/identity/login.ts';
 import { loadKey } from '../../src/store/encryption.ts';
 import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
 import { fetchMailbox } from '../../src/cli/fetch-command.ts';
 import { openIdentity } from '../../src/cli/identity-context.ts';
-import { startTestEmulator, userByUpn, type TestEmulator } from '../helpers/emulator.ts';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
 import { settledMemoryBytes } from '../helpers/memory.ts';
-import { signIn } from '../helpers/browserless.ts';
-import { writeTestConfig, type TestConfig } from '../helpers/identity-config.ts';
+import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/identity-config.ts';
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
@@ -48,13 +45,7 @@ describe('mailbridge fetch and send (against the emulator)', () => {
     out = await mkdtemp(join(tmpdir(), 'mailbridge-fetch-'));
     const loaded = await loadConfig(cfg.file, {});
     const store = await SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), await loadKey(join(loaded.dataDir, 'key'), {}));
-    await login(loaded, store, 'alice@contoso.com', {
-      mode: 'manual',
-      say: (text) => {
-        const url = /(https:\/\/\S+\/authorize\?\S+)/.exec(text)?.[1];
-        if (url) void signIn(url, { caPem: emu.caPem, username: 'alice@contoso.com', password: userByUpn(emu, 'alice@contoso.com').password, consent: 'accept' }).then((landed) => get(landed.toString(), (r) => r.resume()));
-      },
-    });
+    await signInMailbox(emu, loaded, store, 'alice@contoso.com');
     await store.close();
   });
   after(async () => {

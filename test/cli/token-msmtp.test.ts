@@ -4,20 +4,17 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { get } from 'node:http';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import { DEFAULT_IDS } from '../../src/emulator/scenario/default.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { login } from '../../src/identity/login.ts';
 import { loadKey } from '../../src/store/encryption.ts';
 import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
 import { issueServerCertificate } from '../../src/tls/certificates.ts';
-import { startTestEmulator, userByUpn, type TestEmulator } from '../helpers/emulator.ts';
-import { signIn } from '../helpers/browserless.ts';
-import { writeTestConfig, type TestConfig } from '../helpers/identity-config.ts';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
+import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/identity-config.ts';
 import { SCOPES, userToken } from '../helpers/mail-tokens.ts';
 import { startDovecot, type Dovecot } from '../peers/dovecot.ts';
 import { startPostfix, type Postfix } from '../peers/postfix.ts';
@@ -37,13 +34,7 @@ describe('mailbridge token as msmtp passwordeval', { skip: HAVE_PEERS ? false : 
     cfg = await writeTestConfig(emu);
     const loaded = await loadConfig(cfg.file, {});
     const store = await SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), await loadKey(join(loaded.dataDir, 'key'), {}));
-    await login(loaded, store, 'alice@contoso.com', {
-      mode: 'manual',
-      say: (text) => {
-        const url = /(https:\/\/\S+\/authorize\?\S+)/.exec(text)?.[1];
-        if (url) void signIn(url, { caPem: emu.caPem, username: 'alice@contoso.com', password: userByUpn(emu, 'alice@contoso.com').password, consent: 'accept' }).then((landed) => get(landed.toString(), (r) => r.resume()));
-      },
-    });
+    await signInMailbox(emu, loaded, store, 'alice@contoso.com');
     await store.close();
     const tls = await issueServerCertificate({ certPem: emu.caPem, keyPem: await readFile(join(emu.dataDir, 'ca.key'), 'utf8') }, { commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     dovecot = await startDovecot({ issuer: `https://sts.windows.net/${DEFAULT_IDS.tenant}/`, keysDir: emu.running.dovecotKeysDir, tls });

@@ -5,7 +5,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_IDS } from '../../src/emulator/scenario/default.ts';
-import { appById, type TestEmulator } from './emulator.ts';
+import { get } from 'node:http';
+import type { LoadedConfig } from '../../src/config/load.ts';
+import { login } from '../../src/identity/login.ts';
+import type { TokenStore } from '../../src/store/token-store.ts';
+import { appById, userByUpn, type TestEmulator } from './emulator.ts';
+import { signIn } from './browserless.ts';
 
 export interface TestConfig {
   dir: string;
@@ -43,4 +48,22 @@ export async function writeTestConfig(emu: TestEmulator, extra: Record<string, u
   const file = join(dir, 'config.json');
   await writeFile(file, JSON.stringify(config, null, 2), { mode: 0o600 });
   return { dir, file, dataDir: join(dir, 'data') };
+}
+
+/**
+ * Signs a mailbox's grant in the way a person would: mailbridge's login prints the sign-in URL,
+ * the test's "browser" signs in as `upn` (accepting consent), and the redirect reaches the loopback
+ * listener.
+ */
+export async function signInMailbox(emu: TestEmulator, loaded: LoadedConfig, store: TokenStore, mailbox: string, upn = mailbox): Promise<void> {
+  await login(loaded, store, mailbox, {
+    mode: 'manual',
+    say: (text) => {
+      const url = /(https:\/\/\S+\/authorize\?\S+)/.exec(text)?.[1];
+      if (!url) return;
+      void signIn(url, { caPem: emu.caPem, username: upn, password: userByUpn(emu, upn).password, consent: 'accept' }).then((landed) => {
+        get(landed.toString(), (res) => res.resume());
+      });
+    },
+  });
 }

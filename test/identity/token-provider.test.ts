@@ -3,21 +3,18 @@
 // on use, and each way a grant breaks turned into a status, an explanation and an alert.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { get } from 'node:http';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_IDS } from '../../src/emulator/scenario/default.ts';
 import { loadConfig, type LoadedConfig } from '../../src/config/load.ts';
-import { login } from '../../src/identity/login.ts';
 import { TokenError } from '../../src/identity/token-errors.ts';
 import { TokenProvider } from '../../src/identity/token-provider.ts';
 import type { StatusChange } from '../../src/identity/alerts.ts';
 import { loadKey } from '../../src/store/encryption.ts';
 import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
-import { appById, startTestEmulator, userByUpn, type TestEmulator } from '../helpers/emulator.ts';
-import { signIn } from '../helpers/browserless.ts';
-import { writeTestConfig, type TestConfig } from '../helpers/identity-config.ts';
+import { appById, startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
+import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/identity-config.ts';
 
 const HOUR = 3_600_000;
 const WORKER = new URL('../helpers/token-worker.ts', import.meta.url).pathname;
@@ -42,16 +39,7 @@ describe('token provider', () => {
     new TokenProvider({ loaded, store, now: () => Date.now() + offsetMs, retryBaseDelayMs: 10, onStatusChange: (c) => changes.push(c), ...options });
 
   async function signInAlice(): Promise<void> {
-    await login(loaded, store, 'alice@contoso.com', {
-      mode: 'manual',
-      say: (text) => {
-        const url = /(https:\/\/\S+\/authorize\?\S+)/.exec(text)?.[1];
-        if (!url) return;
-        void signIn(url, { caPem: emu.caPem, username: 'alice@contoso.com', password: userByUpn(emu, 'alice@contoso.com').password, consent: 'accept' }).then((landed) => {
-          get(landed.toString(), (res) => res.resume());
-        });
-      },
-    });
+    await signInMailbox(emu, loaded, store, 'alice@contoso.com');
   }
 
   const refreshes = async () => (await emu.counters()).token?.refresh_token ?? 0;

@@ -1,18 +1,16 @@
 // What the IMAP and SMTP client tests share: a configuration pointing at the emulator (or, for
 // IMAP and SMTP, at a Dovecot + Postfix started with the emulator's keys and CA), a token store,
 // signed-in mailboxes, and a TLS server certificate issued by the emulator's CA.
-import { get } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../../src/config/load.ts';
 import { DEFAULT_IDS } from '../../src/emulator/scenario/default.ts';
-import { login } from '../../src/identity/login.ts';
 import { loadKey } from '../../src/store/encryption.ts';
 import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
 import { issueServerCertificate } from '../../src/tls/certificates.ts';
-import { signIn } from '../helpers/browserless.ts';
-import { userByUpn, type TestEmulator } from '../helpers/emulator.ts';
+import { type TestEmulator } from '../helpers/emulator.ts';
 import { writeTestConfig, type TestConfig } from '../helpers/identity-config.ts';
+export { signInMailbox } from '../helpers/identity-config.ts';
 
 /** writeTestConfig's mailboxes, with bob signing in by authorization code too (so tests can sign him in). */
 export const MAILBOXES = {
@@ -48,19 +46,6 @@ export async function openStore(loaded: LoadedConfig): Promise<SqliteTokenStore>
   return SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), await loadKey(join(loaded.dataDir, 'key'), {}));
 }
 
-/** `mailbridge login` for a delegated mailbox, the person's part played by the browserless helper. */
-export async function signInMailbox(emu: TestEmulator, loaded: LoadedConfig, store: SqliteTokenStore, upn: string): Promise<void> {
-  await login(loaded, store, upn, {
-    mode: 'manual',
-    say: (text) => {
-      const url = /(https:\/\/\S+\/authorize\?\S+)/.exec(text)?.[1];
-      if (!url) return;
-      void signIn(url, { caPem: emu.caPem, username: upn, password: userByUpn(emu, upn).password, consent: 'accept' }).then((landed) => {
-        get(landed.toString(), (res) => res.resume());
-      });
-    },
-  });
-}
 
 /** A server certificate for localhost/127.0.0.1 signed by the emulator's CA (for Dovecot and Postfix). */
 export async function peerTls(emu: TestEmulator): Promise<{ certPem: string; keyPem: string }> {

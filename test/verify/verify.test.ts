@@ -8,14 +8,12 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Protocol } from '../../src/config/schema.ts';
 import { DEFAULT_IDS, generateSecretValue } from '../../src/emulator/scenario/default.ts';
-import { login } from '../../src/identity/login.ts';
 import { TokenProvider } from '../../src/identity/token-provider.ts';
 import { encodeXoauth2 } from '../../src/net/sasl-xoauth2.ts';
 import { loadKey } from '../../src/store/encryption.ts';
@@ -23,9 +21,8 @@ import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
 import { createAuthority } from '../../src/tls/certificates.ts';
 import { renderText } from '../../src/verify/render.ts';
 import type { CauseId, ProtocolReport, VerifyReport } from '../../src/verify/types.ts';
-import { signIn } from '../helpers/browserless.ts';
-import { startTestEmulator, userByUpn, type TestEmulator } from '../helpers/emulator.ts';
-import { writeTestConfig, type TestConfig } from '../helpers/identity-config.ts';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
+import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/identity-config.ts';
 import { SCOPES, userToken } from '../helpers/mail-tokens.ts';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
@@ -83,16 +80,7 @@ describe('mailbridge verify', () => {
 
   async function signInAs(configFile: string, mailbox: string, upn: string): Promise<void> {
     const { loaded, store } = await storeFor(configFile);
-    await login(loaded, store, mailbox, {
-      mode: 'manual',
-      say: (text) => {
-        const url = /(https:\/\/\S+\/authorize\?\S+)/.exec(text)?.[1];
-        if (!url) return;
-        void signIn(url, { caPem: emu.caPem, username: upn, password: userByUpn(emu, upn).password, consent: 'accept' }).then((landed) => {
-          get(landed.toString(), (res) => res.resume());
-        });
-      },
-    });
+    await signInMailbox(emu, loaded, store, mailbox, upn);
   }
 
   /** Runs `mailbridge verify`, then checks that no token the run used appears in its output. */
