@@ -3,10 +3,12 @@
 import { encodeXoauth2 as xoauth2 } from '../../src/net/sasl-xoauth2.ts';
 import { LineClient } from './line-client.ts';
 
-
-/** IMAP `AUTHENTICATE XOAUTH2` with SASL-IR; answers a `+` challenge with an empty line. */
-export async function imapLogin(port: number, user: string, token: string): Promise<string> {
-  const s = await LineClient.connect({ port });
+/**
+ * IMAP `AUTHENTICATE XOAUTH2` with SASL-IR; answers a `+` challenge with an empty line. With
+ * `tlsCa`, over implicit TLS trusting that CA.
+ */
+export async function imapLogin(port: number, user: string, token: string, tlsCa?: string): Promise<string> {
+  const s = await LineClient.connect({ port, ...(tlsCa ? { tlsCa } : {}) });
   try {
     await s.line(); // greeting
     s.send(`a1 AUTHENTICATE XOAUTH2 ${xoauth2(user, token)}`);

@@ -12,32 +12,14 @@ import { decodeJwt } from 'jose';
 import type { LoadedConfig } from '../../src/config/load.ts';
 import { ImapWatcher } from '../../src/imap/index.ts';
 import { TokenProvider } from '../../src/identity/token-provider.ts';
-import { encodeXoauth2 } from '../../src/net/sasl-xoauth2.ts';
 import type { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
 import type { TestConfig } from '../helpers/identity-config.ts';
-import { LineClient } from '../helpers/line-client.ts';
+import { imapLogin } from '../helpers/xoauth2-login.ts';
 import { message, openStore, signInMailbox, until, writeMailConfig } from './mail-context.ts';
 
 const ALICE = 'alice@contoso.com';
 const HOUR = 3_600_000;
-
-/** `AUTHENTICATE XOAUTH2` over implicit TLS (the emulator refuses AUTHENTICATE before TLS); the tagged reply. */
-async function imapsLogin(emu: TestEmulator, user: string, token: string): Promise<string> {
-  const s = await LineClient.connect({ port: emu.running.mailPorts.imaps, tlsCa: emu.caPem });
-  try {
-    await s.line(); // greeting
-    s.send(`a1 AUTHENTICATE XOAUTH2 ${encodeXoauth2(user, token)}`);
-    for (;;) {
-      const line = await s.line();
-      if (line === null) return '(closed)';
-      if (line.startsWith('+')) s.send('');
-      else if (line.startsWith('a1 ')) return line;
-    }
-  } finally {
-    s.close();
-  }
-}
 
 interface Recorded {
   events: string[];
@@ -96,7 +78,7 @@ describe('ImapWatcher: an IDLE session outlives its token', () => {
     await watcher.start();
     try {
       const firstToken = await provider.getAccessToken(ALICE, 'imap'); // the one the watcher logged in with
-      assert.equal(await imapsLogin(emu, ALICE, firstToken), 'a1 OK AUTHENTICATE completed.');
+      assert.equal(await imapLogin(emu.running.mailPorts.imaps, ALICE, firstToken, emu.caPem), 'a1 OK AUTHENTICATE completed.');
 
       const first = await deliver(emu, `First ${randomUUID()}`);
       await until('the first message event', () => seen.uids.includes(first));
@@ -107,7 +89,7 @@ describe('ImapWatcher: an IDLE session outlives its token', () => {
       const exp = decodeJwt(firstToken).exp! * 1000;
       await advance(exp - now() - 2 * 60_000);
       await until('the reconnect ahead of expiry', () => renewals() === 1);
-      assert.equal(await imapsLogin(emu, ALICE, firstToken), 'a1 OK AUTHENTICATE completed.', 'still valid: the reconnect came first');
+      assert.equal(await imapLogin(emu.running.mailPorts.imaps, ALICE, firstToken, emu.caPem), 'a1 OK AUTHENTICATE completed.', 'still valid: the reconnect came first');
       const secondToken = await provider.getAccessToken(ALICE, 'imap');
       assert.notEqual(secondToken, firstToken);
       const second = await deliver(emu, `Second ${randomUUID()}`);
@@ -118,10 +100,10 @@ describe('ImapWatcher: an IDLE session outlives its token', () => {
       // reconnects with a fresh one the moment it sees the clock.
       await advance(2 * HOUR);
       await until('the reconnect after expiry', () => renewals() === 2);
-      assert.equal(await imapsLogin(emu, ALICE, firstToken), 'a1 NO AUTHENTICATE failed.', 'the old token is refused now');
-      assert.equal(await imapsLogin(emu, ALICE, secondToken), 'a1 NO AUTHENTICATE failed.');
+      assert.equal(await imapLogin(emu.running.mailPorts.imaps, ALICE, firstToken, emu.caPem), 'a1 NO AUTHENTICATE failed.', 'the old token is refused now');
+      assert.equal(await imapLogin(emu.running.mailPorts.imaps, ALICE, secondToken, emu.caPem), 'a1 NO AUTHENTICATE failed.');
       const thirdToken = await provider.getAccessToken(ALICE, 'imap');
-      assert.equal(await imapsLogin(emu, ALICE, thirdToken), 'a1 OK AUTHENTICATE completed.', 'the new session\'s token is accepted');
+      assert.equal(await imapLogin(emu.running.mailPorts.imaps, ALICE, thirdToken, emu.caPem), 'a1 OK AUTHENTICATE completed.', 'the new session\'s token is accepted');
 
       const third = await deliver(emu, `Third ${randomUUID()}`);
       await until('the third message event', () => seen.uids.includes(third));

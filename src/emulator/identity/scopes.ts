@@ -155,15 +155,6 @@ export function parseDelegatedScopes(raw: string): ParsedScopes {
   }
 }
 
-/** The resources a parsed request names, in order of first appearance. */
-export function resourcesOf(parsed: ParsedScopes): ResourceId[] {
-  const seen: ResourceId[] = [];
-  for (const r of [...parsed.permissions.map((p) => p.resource), ...parsed.defaults.map((d) => d.resource)]) {
-    if (!seen.includes(r)) seen.push(r);
-  }
-  return seen;
-}
-
 /** Normal form used for consent records: `exchange:IMAP.AccessAsUser.All`. */
 export function consentKey(p: { resource: ResourceId; name: string }): string {
   return `${p.resource}:${p.name}`;

@@ -99,19 +99,27 @@ function splitPath(args: string, keyword: 'FROM' | 'TO'): { path: string; params
   return { path, params: after.split(' ').filter((p) => p !== '') };
 }
 
+/** ESMTP parameters as KEY[=value] pairs (keys upper-cased); undefined when a key repeats. */
+function esmtpParams(params: string[]): { key: string; val: string | undefined }[] | undefined {
+  const out: { key: string; val: string | undefined }[] = [];
+  for (const param of params) {
+    const eq = param.indexOf('=');
+    const key = (eq < 0 ? param : param.slice(0, eq)).toUpperCase();
+    if (out.some((p) => p.key === key)) return undefined;
+    out.push({ key, val: eq < 0 ? undefined : param.slice(eq + 1) });
+  }
+  return out;
+}
+
 const XTEXT = /^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})+$/;
 
 export function parseMailFrom(args: string): { ok: true; value: MailFrom } | { ok: false; error: PathError } {
   const split = splitPath(args, 'FROM');
   if (!split) return { ok: false, error: 'syntax' };
   const value: MailFrom = { address: split.path, body: '7BIT', smtputf8: false };
-  const seen = new Set<string>();
-  for (const param of split.params) {
-    const eq = param.indexOf('=');
-    const key = (eq < 0 ? param : param.slice(0, eq)).toUpperCase();
-    const val = eq < 0 ? undefined : param.slice(eq + 1);
-    if (seen.has(key)) return { ok: false, error: 'value' };
-    seen.add(key);
+  const params = esmtpParams(split.params);
+  if (!params) return { ok: false, error: 'value' };
+  for (const { key, val } of params) {
     switch (key) {
       case 'SIZE':
         if (val === undefined || !/^\d{1,20}$/.test(val)) return { ok: false, error: 'value' };
@@ -148,13 +156,9 @@ export function parseMailFrom(args: string): { ok: true; value: MailFrom } | { o
 export function parseRcptTo(args: string, smtputf8: boolean): { ok: true; value: RcptTo } | { ok: false; error: PathError } {
   const split = splitPath(args, 'TO');
   if (!split) return { ok: false, error: 'syntax' };
-  const seen = new Set<string>();
-  for (const param of split.params) {
-    const eq = param.indexOf('=');
-    const key = (eq < 0 ? param : param.slice(0, eq)).toUpperCase();
-    const val = eq < 0 ? undefined : param.slice(eq + 1);
-    if (seen.has(key)) return { ok: false, error: 'value' };
-    seen.add(key);
+  const params = esmtpParams(split.params);
+  if (!params) return { ok: false, error: 'value' };
+  for (const { key, val } of params) {
     if (key === 'NOTIFY') {
       const words = (val ?? '').toUpperCase().split(',');
       const ok = (words.length === 1 && words[0] === 'NEVER') || (words.length > 0 && words.every((w) => w === 'SUCCESS' || w === 'FAILURE' || w === 'DELAY'));
