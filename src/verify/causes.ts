@@ -24,6 +24,8 @@ export interface CauseContext {
   appOnlyScope: string;
   /** The user who signs in for a shared mailbox, when configured. */
   signInAs?: string;
+  /** The token came from elsewhere (`verify --token-file`): fixes address the tool that got it. */
+  externalToken?: boolean;
   token?: TokenSummary;
 }
 
@@ -78,8 +80,9 @@ const mk = (id: Cause['id'], summary: string, fix: string, extra: Partial<Cause>
 export const causes = {
   graph_audience(c: CauseContext): Cause {
     const P = PROTOCOL_NAME[c.protocol];
-    const fix =
-      c.token?.kind === 'app'
+    const fix = c.externalToken
+      ? `The tool that obtained this token asked for a Microsoft Graph permission (an unprefixed name such as Mail.Read or ${DELEGATED_PERMISSION[c.protocol]}, or a https://graph.microsoft.com/ one). Have it request ${c.token?.kind === 'app' ? `exactly ${c.appOnlyScope}` : `${c.delegatedScopePrefix}/${DELEGATED_PERMISSION[c.protocol]}, first in its scope list (a token is issued for the resource of the first scope),`} instead, then check the new token.`
+      : c.token?.kind === 'app'
         ? `Request exactly ${c.appOnlyScope} for app-only mail (not https://graph.microsoft.com/.default): check "scopes" of ${c.mailbox} in the configuration, then run verify again.`
         : `Request the Exchange scope ${c.delegatedScopePrefix}/${DELEGATED_PERMISSION[c.protocol]}, not an unprefixed or graph.microsoft.com permission (an unprefixed name means Microsoft Graph): remove or correct "scopes" of ${c.mailbox} in the configuration, then run \`mailbridge login ${c.mailbox}\`.`;
     return mk('graph_audience', `The ${P} token is for Microsoft Graph (aud ${c.token?.aud ?? '?'}); ${P} servers accept only Exchange Online tokens and refuse it.`, fix);

@@ -27,6 +27,11 @@ export interface VerifyOptions {
    * requested, which proves the grant itself still works, not just an access token from before.
    */
   cached?: boolean;
+  /**
+   * An access token obtained elsewhere (another tool) to check instead of mailbridge's own: the
+   * same steps, with fixes addressed to whatever requested it. Used for every protocol checked.
+   */
+  externalToken?: string;
 }
 
 export interface VerifyDeps {
@@ -66,7 +71,7 @@ export async function verifyMailbox(deps: VerifyDeps, address: string, options: 
       throw new ConfigError(deps.loaded.file, [{ path: `clouds.${grant.cloud.name}.caFile`, message: `cannot read ${grant.cloud.caFile}: ${(err as Error).message}` }]);
     }
   }
-  if (grant.delegated) {
+  if (grant.delegated && options.externalToken === undefined) {
     const record = await deps.store.get(grant.address);
     if (!record?.secrets.msalCache) throw new TokenError('needs_sign_in', grant.address, `${grant.address} is not signed in: run \`mailbridge login ${grant.address}\``);
   }
@@ -75,6 +80,7 @@ export async function verifyMailbox(deps: VerifyDeps, address: string, options: 
   // A grant that needs a sign-in fails the same way for every protocol: asked once.
   let signInNeeded: TokenError | undefined;
   const getToken = async (protocol: Protocol) => {
+    if (options.externalToken !== undefined) return options.externalToken;
     if (signInNeeded) throw signInNeeded;
     try {
       return await tokenFor(deps, grant.address, protocol, options.cached ?? false);
@@ -106,6 +112,7 @@ export async function verifyMailbox(deps: VerifyDeps, address: string, options: 
         delegatedScopePrefix: grant.cloud.delegatedScopePrefix,
         appOnlyScope: grant.cloud.appOnlyScope,
         ...(grant.mailbox.signInAs ? { signInAs: grant.mailbox.signInAs } : {}),
+        ...(options.externalToken !== undefined ? { externalToken: true } : {}),
       },
       knowledge,
     });

@@ -84,13 +84,14 @@ describe('mailbridge verify', () => {
   }
 
   /** Runs `mailbridge verify`, then checks that no token the run used appears in its output. */
-  async function verify(args: string[], configFile = base.file): Promise<Run> {
+  async function verify(args: string[], configFile = base.file, stdin?: string): Promise<Run> {
     const run = await new Promise<Run>((resolve) => {
-      const child = spawn(process.execPath, [CLI, 'verify', ...args, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
+      const child = spawn(process.execPath, [CLI, 'verify', ...args, '--config', configFile], { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: ENV });
+      child.stdin?.end(stdin);
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
+      child.stdout!.on('data', (d) => (stdout += d));
+      child.stderr!.on('data', (d) => (stderr += d));
       child.on('close', (code) => resolve({ code, stdout, stderr }));
     });
     runs++;
@@ -349,19 +350,31 @@ describe('mailbridge verify', () => {
     }
   });
 
-  it('graph_audience: a Microsoft Graph token (an emulator-issued one placed in the grant) is named before the server refuses it', async () => {
-    const { store } = await storeFor(base.file);
-    const graphToken = await userToken(emu, ALICE, ['Mail.Read']);
-    const original = (await store.get(ALICE))!;
-    await store.put(original.meta, { ...original.secrets, accessTokens: { ...original.secrets.accessTokens, smtp: { token: graphToken, expiresOnMs: Date.now() + 3_600_000 } } }, original.version);
-    const run = await verify([ALICE, '--protocol', 'smtp', '--cached', '--json']);
+  it('graph_audience: a token another tool got for a bare "SMTP.Send" (a Graph token, as the emulator issues it) is named before the server refuses it', async () => {
+    // What a help desk's own OAuth code does when it asks for the permission as the portal lists it.
+    const graphToken = await userToken(emu, ALICE, ['SMTP.Send']);
+    const run = await verify([ALICE, '--protocol', 'smtp', '--token-file', '-', '--json'], base.file, `Bearer ${graphToken}\n`);
     const cause = failedWith(run, 'smtp', 'graph_audience', 'token');
     assert.equal(protocolOf(run, 'smtp').token?.aud, '00000003-0000-0000-c000-000000000000');
     assert.match(cause.summary, /Microsoft Graph \(aud 00000003-0000-0000-c000-000000000000\)/);
-    assert.match(cause.fix, /https:\/\/outlook\.office\.com\/SMTP\.Send/);
-    assert.match(cause.fix, /mailbridge login alice@contoso\.com/);
-    // The server's own answer is still shown.
+    assert.match(cause.fix, /tool that obtained this token/);
+    assert.match(cause.fix, /request https:\/\/outlook\.office\.com\/SMTP\.Send, first in its scope list/);
+    // The server's own answer is still shown, and the token itself never is.
     assert.match(protocolOf(run, 'smtp').steps.find((s) => s.name === 'login')!.detail!, /^535 5\.7\.3 Authentication unsuccessful/);
+    for (const secret of [graphToken, graphToken.split('.')[2]!]) assert.ok(!run.stdout.includes(secret) && !run.stderr.includes(secret));
+  });
+
+  it('--token-file: an Exchange token from elsewhere passes; an empty one is a usage error (exit 2)', async () => {
+    const good = await userToken(emu, ALICE);
+    const dir = await mkdtemp(join(tmpdir(), 'mb-token-file-'));
+    await writeFile(join(dir, 'token'), `${good}\n`);
+    const run = await verify([ALICE, '--protocol', 'imap', '--token-file', join(dir, 'token'), '--json']);
+    assert.equal(protocolOf(run, 'imap').ok, true, JSON.stringify(run.report));
+    assert.equal(run.code, 0);
+    const empty = await verify([ALICE, '--token-file', '-'], base.file, '\n');
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /--token-file: standard input should hold one access token on one line/);
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('missing_scope: a .default request gets only what was consented; SMTP.Send never was', async () => {
