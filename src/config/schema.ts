@@ -47,6 +47,40 @@ const mailboxSchema = z.object({
   scopes: z.array(z.string()).optional(),
 });
 
+/** One local endpoint of the legacy proxy (docs/proxy.md). */
+const proxyListenerSchema = z.object({
+  protocol: z.enum(PROTOCOLS),
+  /** Loopback unless told otherwise: the proxy hands out mailboxes to whoever can log in. */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** 0 picks a free port (printed at start). */
+  port: z.number().int().min(0).max(65535),
+  /** plain; starttls (STARTTLS/STLS offered, login only after it); implicit (TLS from the first byte). */
+  security: z.enum(['plain', 'starttls', 'implicit']).default('plain'),
+  /** PEM files; without them a self-signed certificate is made once and kept in dataDir. */
+  certificate: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+  /**
+   * The server to log in to, as imaps://host:993, imap://host:143 (STARTTLS), pop3s://, pop3://,
+   * smtp://host:587 (STARTTLS) or smtps://. Default: the mailbox's cloud (Exchange Online).
+   */
+  upstream: z.string().optional(),
+  /** A CA (PEM file) to trust for `upstream`, such as Dovecot's or the emulator's. */
+  upstreamCaFile: z.string().optional(),
+});
+
+const proxySchema = z.object({
+  listeners: z.array(proxyListenerSchema).default([]),
+  /** Client connections open at once, over all listeners; more are refused with a reply. */
+  maxConnections: z.number().int().positive().default(1000),
+  /** Silence after which a session is closed; default IMAP 30 min (RFC 3501), POP3 10 min, SMTP 5 min. */
+  idleTimeoutSeconds: z.number().int().positive().optional(),
+  /** Time a client has to log in after connecting. */
+  loginTimeoutSeconds: z.number().int().positive().default(60),
+  /** On shutdown, how long open sessions may go on before they are cut. */
+  shutdownGraceSeconds: z.number().int().min(0).default(30),
+  /** Failed logins from one client address within the window before its logins are refused. */
+  failedLogins: z.object({ max: z.number().int().positive().default(10), windowSeconds: z.number().int().positive().default(300) }).default({ max: 10, windowSeconds: 300 }),
+});
+
 export const configSchema = z.object({
   /** Where the token store and its key live; default ~/.local/share/mailbridge. */
   dataDir: z.string().optional(),
@@ -61,9 +95,12 @@ export const configSchema = z.object({
       url: z.url().optional(),
     })
     .default({}),
+  proxy: proxySchema.default({ listeners: [], maxConnections: 1000, loginTimeoutSeconds: 60, shutdownGraceSeconds: 30, failedLogins: { max: 10, windowSeconds: 300 } }),
 });
 
 export type MailbridgeConfig = z.infer<typeof configSchema>;
 export type AppConfig = z.infer<typeof appSchema>;
 export type MailboxConfig = z.infer<typeof mailboxSchema>;
+export type ProxyConfig = z.infer<typeof proxySchema>;
+export type ProxyListenerConfig = z.infer<typeof proxyListenerSchema>;
 export type CustomCloudConfig = z.infer<typeof customCloudSchema>;

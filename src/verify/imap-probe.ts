@@ -3,7 +3,7 @@
 // can accept the login and refuse every mailbox command ("authenticated but not connected"),
 // which is why the mailbox is touched.
 import { encodeXoauth2 } from '../net/sasl-xoauth2.ts';
-import { ConnectionError, type LineConnection } from './connection.ts';
+import { ConnectionError, type LineConnection } from '../net/connection.ts';
 import { causes } from './causes.ts';
 import { connectionLost, endpointLabel, loginRefused, notConnected, open, tokenStep, unexpected, upgrade, type ProbeInput } from './probe.ts';
 import { Steps } from './steps.ts';

@@ -4,7 +4,7 @@
 // "authenticated but not connected", so the refusal is read together with what the token says.
 import { Pop3Client, Pop3Error } from '../pop3/index.ts';
 import { causes } from './causes.ts';
-import { describeTls, tlsFacts } from './connection.ts';
+import { describeTls, tlsFacts } from '../net/connection.ts';
 import { dnsAndTcp, endpointLabel, loginRefused, notConnected, tokenStep, unexpected, type ProbeInput } from './probe.ts';
 import { Steps } from './steps.ts';
 import type { ProtocolReport, StepName } from './types.ts';

@@ -8,7 +8,7 @@ import { TokenError } from '../identity/token-errors.ts';
 import { encodeXoauth2 } from '../net/sasl-xoauth2.ts';
 import { describeToken, hasAppRole, hasDelegatedScope, isGraphAudience, summarizeToken } from './claims.ts';
 import { causes, type CauseContext } from './causes.ts';
-import { connectTcp, ConnectionError, describeTls, LineConnection, NetFailure, resolveHost, startTls } from './connection.ts';
+import { connectTcp, ConnectionError, describeTls, LineConnection, NetFailure, resolveHost, startTls } from '../net/connection.ts';
 import { Steps } from './steps.ts';
 import type { Cause, StepName } from './types.ts';
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { encodeXoauth2 } from '../net/sasl-xoauth2.ts';
 import { causes } from './causes.ts';
-import { ConnectionError, type LineConnection } from './connection.ts';
+import { ConnectionError, type LineConnection } from '../net/connection.ts';
 import { connectionLost, endpointLabel, loginRefused, open, tokenStep, unexpected, upgrade, type ProbeInput } from './probe.ts';
 import { Steps } from './steps.ts';
 import type { Cause, ProtocolReport, StepName } from './types.ts';

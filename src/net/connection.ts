@@ -1,13 +1,13 @@
-// The network side of a verification: resolve the host, open TCP, TLS (verified against the
-// system's CAs plus the cloud's caFile; certificate facts kept for the report), and a bounded,
-// timed line connection on top for the probes. Certificate checks are done by hand after the
+// Opening a connection to a mail server, for verify's probes and the proxy's upstream logins:
+// resolve the host, open TCP, TLS (verified against the system's CAs plus the cloud's caFile;
+// certificate facts kept for reports), and a bounded, timed line connection on top. Certificate checks are done by hand after the
 // handshake so a refused certificate can still be described, and nothing is ever sent over a
 // connection whose certificate failed.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import net from 'node:net';
 import tls from 'node:tls';
-import { LineReader, LineTooLongError } from '../net/line-reader.ts';
+import { LineReader, LineTooLongError } from './line-reader.ts';
 
 export class NetFailure extends Error {
   readonly stage: 'dns' | 'tcp' | 'tls';
