@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { registerEmulatorCommand } from './emulator-command.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
 import { registerInitCommand } from './init-command.ts';
+import { registerProxyCommand } from './proxy-command.ts';
 import { registerFetchCommand } from './fetch-command.ts';
 import { registerSendCommand } from './send-command.ts';
 import { registerVerifyCommand } from './verify-command.ts';
@@ -25,6 +26,7 @@ registerIdentityCommands(program);
 registerFetchCommand(program);
 registerSendCommand(program);
 registerVerifyCommand(program);
+registerProxyCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -172,6 +172,7 @@ export class LineConnection {
   #reader: LineReader;
   readonly #timeoutMs: number;
   #closed = false;
+  #detached = false;
 
   constructor(socket: net.Socket | tls.TLSSocket, timeoutMs: number) {
     this.#socket = socket;
@@ -202,12 +203,14 @@ export class LineConnection {
 
   /** The next line (latin1); throws ConnectionError('closed') when the server hung up. */
   async line(): Promise<string> {
+    if (this.#detached) throw new ConnectionError('closed', 'the connection was handed over (detached)');
     const raw = await this.#timed(this.#reader.readLine());
     if (raw === null) throw new ConnectionError('closed', 'the server closed the connection');
     return raw.toString('latin1');
   }
 
   async bytes(n: number): Promise<Buffer> {
+    if (this.#detached) throw new ConnectionError('closed', 'the connection was handed over (detached)');
     const raw = await this.#timed(this.#reader.readBytes(n));
     if (raw === null) throw new ConnectionError('closed', 'the server closed the connection');
     return raw;
@@ -237,7 +240,24 @@ export class LineConnection {
     return facts;
   }
 
+  /**
+   * Stops reading and hands the socket over (the proxy relays raw bytes from here on): the socket
+   * comes back paused with no data listener, with the bytes already received but not yet read.
+   * Its no-op 'error' listener stays, so a reset before the new owner listens cannot crash the
+   * process. Afterwards this connection neither reads, writes nor closes.
+   */
+  detach(): { socket: net.Socket | tls.TLSSocket; leftover: Buffer } {
+    if (this.#detached || this.#closed) throw new ConnectionError('closed', 'the connection is already closed or handed over');
+    this.#detached = true;
+    this.#closed = true;
+    const leftover = this.#reader.detach();
+    // The reader may have left the stream flowing; with no 'data' listener bytes would be dropped.
+    this.#socket.pause();
+    return { socket: this.#socket, leftover };
+  }
+
   close(): void {
+    if (this.#detached) return;
     this.#closed = true;
     this.#socket.destroy();
   }

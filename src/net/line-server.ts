@@ -20,6 +20,8 @@ export interface LineServerOptions {
   crlfOnly?: boolean;
   /** A session silent this long is closed (after `onIdle`, if given, has said goodbye). */
   idleTimeoutMs: number;
+  /** Connections the kernel queues before they are accepted (Node's default is 511). */
+  backlog?: number;
 }
 
 export class LineSession {
@@ -123,6 +125,8 @@ export interface RunningLineServer {
   port: number;
   /** Open sessions right now. */
   readonly sessionCount: number;
+  /** Stops taking new connections; open sessions go on. */
+  stopAccepting(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -160,7 +164,7 @@ export async function startLineServer(
   server.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: options.host, port: options.port }, () => {
+    server.listen({ host: options.host, port: options.port, ...(options.backlog ? { backlog: options.backlog } : {}) }, () => {
       server.off('error', reject);
       resolve();
     });
@@ -170,6 +174,10 @@ export async function startLineServer(
     port: typeof address === 'object' && address ? address.port : options.port,
     get sessionCount() {
       return sessions.size;
+    },
+    // server.close() calls back only once every connection has ended: not waited for here.
+    stopAccepting: async () => {
+      if (server.listening) server.close();
     },
     close: async () => {
       await new Promise<void>((resolve) => {

@@ -6,6 +6,7 @@
 // holds the connection until it is read to the end or destroyed). An -ERR answer rejects with a
 // Pop3Error 'server' (or 'auth' for a login) and leaves the connection usable; anything else that
 // goes wrong (timeout, close, broken reply, long line) closes it and rejects every later call.
+import type net from 'node:net';
 import { Readable } from 'node:stream';
 import tls from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
@@ -34,6 +35,9 @@ export class Pop3Client {
   #caps: Pop3Capabilities | undefined;
   /** The last queued operation; the next one starts when it has settled. */
   #tail: Promise<unknown> = Promise.resolve();
+  /** Operations queued or running (detach() needs none). */
+  #pending = 0;
+  #detached = false;
 
   private constructor(wire: Pop3Wire, settings: Pop3Settings) {
     this.#wire = wire;
@@ -217,18 +221,46 @@ export class Pop3Client {
 
   /** Closes the connection at once (no QUIT: deletions are not applied). Pending calls reject. */
   close(): void {
+    if (this.#detached) return; // the socket belongs to whoever took it
     this.#wire.fail(new Pop3Error('closed', 'the POP3 connection was closed by the client'));
     this.#wire.socket.destroy();
+  }
+
+  /**
+   * Hands the connection over (a proxy relays raw bytes from here on): the socket comes back
+   * paused with no data listener, with the bytes already received but not yet read. Only when no
+   * operation is pending; the client is unusable afterwards and close() leaves the socket alone.
+   */
+  detach(): { socket: net.Socket | tls.TLSSocket; leftover: Buffer } {
+    const failure = this.#wire.failure;
+    if (this.#detached || failure) throw new Pop3Error('closed', `the POP3 connection cannot be handed over: ${failure?.message ?? 'already handed over'}`);
+    if (this.#pending > 0) throw new Pop3Error('protocol', 'the POP3 connection cannot be handed over while an operation is pending');
+    this.#detached = true;
+    const taken = this.#wire.detach('the POP3 connection was handed over (detached)');
+    // The wire may have left the stream flowing; with no 'data' listener bytes would be dropped.
+    taken.socket.pause();
+    return taken;
   }
 
   // ----- internals -----
 
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    this.#pending++;
     const run = this.#tail.then(() => {
       const failure = this.#wire.failure;
       if (failure) throw failure.code === 'closed' ? failure : new Pop3Error('closed', `the POP3 connection is closed after an earlier error: ${failure.message}`, { cause: failure });
       return work();
-    });
+    }).then(
+      // Counted down before `run` settles, so a caller awaiting it can detach() at once.
+      (value) => {
+        this.#pending--;
+        return value;
+      },
+      (err: unknown) => {
+        this.#pending--;
+        throw err;
+      },
+    );
     this.#tail = run.catch(() => {});
     return run;
   }
@@ -291,7 +323,7 @@ export class Pop3Client {
       }
       // Bytes after the STLS answer would be taken as if they came over TLS (RFC 2595 section 3.1).
       if (this.#wire.buffered > 0) throw this.#protocol('the POP3 server sent more data after its STLS reply, before the TLS handshake');
-      const plain = this.#wire.detach();
+      const { socket: plain } = this.#wire.detach();
       plain.on('error', () => {}); // reported through the TLS socket from now on
       try {
         this.#wire = new Pop3Wire(await upgradeSocket(plain, this.#settings), this.#settings);

@@ -164,16 +164,24 @@ export class Pop3Wire {
     socket.resume();
   }
 
-  /** Stops using the socket (for the TLS upgrade after STLS) and hands it over. */
-  detach(): net.Socket | tls.TLSSocket {
+  /**
+   * Stops using the socket (for the TLS upgrade after STLS, or to hand a logged-in connection to
+   * a relay) and hands it over with the bytes received but not yet read. Later reads reject with
+   * `reason`.
+   */
+  detach(reason = 'the connection was handed over to TLS'): { socket: net.Socket | tls.TLSSocket; leftover: Buffer } {
     this.#detached = true;
     this.#disarm();
     this.socket.off('data', this.#onData);
     this.socket.off('end', this.#onEnd);
     this.socket.off('close', this.#onEnd);
     this.socket.off('error', this.#onError);
-    this.#failure ??= new Pop3Error('closed', 'the connection was handed over to TLS');
-    return this.socket;
+    this.#failure ??= new Pop3Error('closed', reason);
+    const leftover = this.#buffered > 0 ? this.#copy(this.#buffered) : Buffer.alloc(0);
+    this.#chunks = [];
+    this.#head = 0;
+    this.#buffered = 0;
+    return { socket: this.socket, leftover };
   }
 
   #start(want: Want): void {

@@ -71,6 +71,13 @@ export async function createAuthority(commonName: string, days = 3650): Promise<
   return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
 }
 
+function subjectAltNames(request: CertificateRequest): x509.JsonGeneralName[] {
+  return [
+    ...(request.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(request.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+  ];
+}
+
 /** A TLS server certificate for the given names, signed by `authority`. */
 export async function issueServerCertificate(
   authority: CertificateWithKey,
@@ -78,10 +85,7 @@ export async function issueServerCertificate(
 ): Promise<CertificateWithKey> {
   const keys = await newKeyPair();
   const caCert = new x509.X509Certificate(authority.certPem);
-  const names: x509.JsonGeneralName[] = [
-    ...(request.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
-    ...(request.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
-  ];
+  const names = subjectAltNames(request);
   const cert = await x509.X509CertificateGenerator.create({
     subject: `CN=${request.commonName}`,
     issuer: caCert.subject,
@@ -104,15 +108,22 @@ export async function issueServerCertificate(
   return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
 }
 
-/** A self-signed certificate, as an admin uploads to an app registration. */
+/**
+ * A self-signed certificate, as an admin uploads to an app registration, or (with names) as a
+ * local TLS server presents when no certificate was configured.
+ */
 export async function createSelfSignedCertificate(request: CertificateRequest): Promise<CertificateWithKey> {
   const keys = await newKeyPair();
+  const names = subjectAltNames(request);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     name: `CN=${request.commonName}`,
     keys,
     signingAlgorithm: RSA,
     ...validity(request.days ?? 730, request.notBefore),
-    extensions: [new x509.BasicConstraintsExtension(false, undefined, true)],
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names), new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth])] : []),
+    ],
   });
   return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
 }

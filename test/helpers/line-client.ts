@@ -7,6 +7,8 @@ import { LineReader } from '../../src/net/line-reader.ts';
 export interface LineClientOptions {
   port: number;
   host?: string;
+  /** Connect from this loopback address (e.g. 127.0.0.2), to be another client address. */
+  localAddress?: string;
   /** Connect with TLS from the start (e.g. pop3s, imaps), trusting this CA. */
   tlsCa?: string;
   timeoutMs?: number;
@@ -38,8 +40,8 @@ export class LineClient {
   static async connect(options: LineClientOptions): Promise<LineClient> {
     const host = options.host ?? '127.0.0.1';
     const socket = options.tlsCa
-      ? tls.connect({ host, port: options.port, ca: options.tlsCa, servername: 'localhost' })
-      : net.connect({ host, port: options.port });
+      ? tls.connect({ host, port: options.port, ca: options.tlsCa, servername: 'localhost', ...(options.localAddress ? { localAddress: options.localAddress } : {}) })
+      : net.connect({ host, port: options.port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once(options.tlsCa ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
@@ -63,6 +65,11 @@ export class LineClient {
   async line(): Promise<string | null> {
     const raw = await this.#timed(this.#reader.readLine(), 'line');
     return raw === null ? null : raw.toString('latin1');
+  }
+
+  /** Exactly n bytes (an IMAP literal), or null when the server closed first. */
+  async bytes(n: number): Promise<Buffer | null> {
+    return this.#timed(this.#reader.readBytes(n), `${n} bytes`);
   }
 
   /** Lines up to a lone "." (not included), dot-stuffing removed. */

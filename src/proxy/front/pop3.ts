@@ -1,0 +1,152 @@
+// The POP3 side of the proxy before login (RFC 1939, CAPA RFC 2449, STLS RFC 2595, AUTH RFC 5034):
+// USER/PASS, AUTH PLAIN and AUTH LOGIN with an app password, STLS where the listener offers it.
+// Everything else before login is an -ERR; after login the session is the upstream's.
+import type { UpstreamSession } from '../upstream/index.ts';
+import { saslCredentials } from '../sasl.ts';
+import { printable, TOO_LONG } from './io.ts';
+import { tlsRequired, type FrontContext, type LoginFailure } from './types.ts';
+
+const CAPABILITIES = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'USER', 'SASL PLAIN LOGIN'];
+
+function failureReply(f: LoginFailure): string {
+  if (f.kind === 'credentials') return '-ERR [AUTH] Authentication failed.';
+  return `-ERR [SYS/TEMP] ${f.text}`;
+}
+
+export async function pop3Front(ctx: FrontContext): Promise<UpstreamSession | undefined> {
+  const { io } = ctx;
+  await io.say(`+OK ${ctx.hostname} mailbridge POP3 proxy ready.`);
+  let user: string | undefined;
+  let closing = false;
+
+  /** An -ERR that counts as a protocol error; the session closes at the limit. */
+  const error = async (text: string): Promise<void> => {
+    await io.say(`-ERR ${text}`);
+    if (io.failed()) {
+      await io.say('-ERR Too many errors; closing the connection.');
+      closing = true;
+    }
+  };
+
+  /** The login itself; the upstream on success, else the failure was answered. */
+  const login = async (mailbox: string, password: string): Promise<UpstreamSession | undefined> => {
+    const result = await ctx.login(mailbox, password);
+    if (result.ok) {
+      const reply = result.upstream.loginReply.trim();
+      await io.say(reply.startsWith('+OK') ? reply : '+OK Logged in.');
+      return result.upstream;
+    }
+    await io.say(failureReply(result.failure));
+    if (io.failed()) closing = true;
+    return undefined;
+  };
+
+  /** One SASL response line; undefined when the client cancelled or left (already answered). */
+  const response = async (prompt: string): Promise<string | undefined | null> => {
+    await io.say(`+ ${prompt}`);
+    const line = await io.line();
+    if (line === null) return null;
+    if (line === TOO_LONG) {
+      io.heard('[response too long]');
+      await error('Authentication response too long.');
+      return undefined;
+    }
+    io.heard('[credentials]');
+    if (line === '*') {
+      await io.say('-ERR Authentication cancelled.');
+      return undefined;
+    }
+    return line;
+  };
+
+  for (;;) {
+    if (closing || ctx.session.closed) return undefined;
+    const line = await io.line();
+    if (line === null) return undefined;
+    if (line === TOO_LONG) {
+      io.heard('[line too long]');
+      await error('Line too long.');
+      continue;
+    }
+    const space = line.indexOf(' ');
+    const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
+    const arg = space < 0 ? '' : line.slice(space + 1);
+    io.heard(verb === 'PASS' ? 'PASS [password]' : verb === 'AUTH' ? `AUTH ${arg.split(' ')[0] ?? ''}${arg.includes(' ') ? ' [credentials]' : ''}` : printable(line));
+
+    switch (verb) {
+      case 'CAPA': {
+        const caps = tlsRequired(ctx) ? ['STLS', 'RESP-CODES', 'AUTH-RESP-CODE'] : [...CAPABILITIES, ...(ctx.startTls && !ctx.session.secure ? ['STLS'] : [])];
+        await io.say('+OK Capability list follows');
+        for (const c of [...caps, 'IMPLEMENTATION mailbridge']) await io.say(c);
+        await io.say('.');
+        continue;
+      }
+      case 'QUIT':
+        await io.say('+OK Bye.');
+        return undefined;
+      case 'STLS': {
+        if (!ctx.startTls || ctx.session.secure) {
+          await error(ctx.session.secure ? 'Already using TLS.' : 'STLS is not offered here.');
+          continue;
+        }
+        await io.say('+OK Begin TLS negotiation.');
+        if (!(await ctx.session.startTls(ctx.startTls))) {
+          // Bytes after STLS would count as sent under TLS (CVE-2011-0411).
+          await io.say('-ERR Commands were sent after STLS before the TLS handshake; closing.');
+          return undefined;
+        }
+        user = undefined;
+        continue;
+      }
+      case 'USER':
+      case 'PASS':
+      case 'AUTH': {
+        if (tlsRequired(ctx)) {
+          await error('[AUTH] TLS is required first: send STLS.');
+          continue;
+        }
+        break;
+      }
+      default:
+        await error(verb === '' ? 'Empty command.' : 'Command not valid before login; log in with USER and PASS or AUTH PLAIN.');
+        continue;
+    }
+
+    if (verb === 'USER') {
+      if (arg === '' || /[\x00-\x1f]/.test(arg)) {
+        await error('USER needs a mailbox address.');
+        continue;
+      }
+      user = arg;
+      await io.say('+OK Send the password with PASS.');
+      continue;
+    }
+    if (verb === 'PASS') {
+      if (user === undefined) {
+        await error('Send USER first.');
+        continue;
+      }
+      const mailbox = user;
+      user = undefined;
+      const upstream = await login(mailbox, arg);
+      if (upstream) return upstream;
+      continue;
+    }
+    // AUTH <mechanism> [initial response]
+    const [mechanismRaw = '', initial] = arg.split(' ', 2);
+    const mechanism = mechanismRaw.toUpperCase();
+    if (mechanism === 'PLAIN' || mechanism === 'LOGIN') {
+      const got = await saslCredentials(mechanism, initial, response);
+      if (got === null) return undefined;
+      if (got === undefined) continue;
+      if (got === 'malformed') {
+        await error(`[AUTH] Malformed ${mechanism} response.`);
+        continue;
+      }
+      const upstream = await login(got.mailbox, got.password);
+      if (upstream) return upstream;
+      continue;
+    }
+    await error(mechanism === '' ? 'AUTH needs a mechanism: PLAIN or LOGIN.' : `Unsupported mechanism ${printable(mechanism, 40)}; use PLAIN or LOGIN.`);
+  }
+}

@@ -1,0 +1,148 @@
+// The SMTP submission side of the proxy before login (RFC 5321, AUTH RFC 4954, STARTTLS RFC 3207):
+// EHLO/HELO, AUTH PLAIN and AUTH LOGIN with an app password, STARTTLS where offered, RSET, NOOP,
+// QUIT. The extensions shown are the upstream's (as last seen) so that what the client then sends
+// through the relay is understood there.
+import type { UpstreamSession } from '../upstream/index.ts';
+import { saslCredentials } from '../sasl.ts';
+import { printable, TOO_LONG } from './io.ts';
+import { tlsRequired, type FrontContext, type LoginFailure } from './types.ts';
+
+function failureReply(f: LoginFailure): string {
+  if (f.kind === 'credentials') return '535 5.7.8 Authentication credentials invalid';
+  return `454 4.7.0 ${f.text}`;
+}
+
+export async function smtpFront(ctx: FrontContext): Promise<UpstreamSession | undefined> {
+  const { io } = ctx;
+  await io.say(`220 ${ctx.hostname} mailbridge ESMTP proxy ready`);
+  let greeted = false;
+  let closing = false;
+
+  const error = async (reply: string): Promise<void> => {
+    await io.say(reply);
+    if (io.failed()) {
+      await io.say('421 4.7.0 Too many errors; closing the connection');
+      closing = true;
+    }
+  };
+
+  const login = async (mailbox: string, password: string): Promise<UpstreamSession | undefined> => {
+    const result = await ctx.login(mailbox, password);
+    if (result.ok) {
+      const reply = result.upstream.loginReply.trim();
+      await io.say(/^235[ -]/.test(reply) ? reply : '235 2.7.0 Authentication successful');
+      return result.upstream;
+    }
+    await error(failureReply(result.failure));
+    return undefined;
+  };
+
+  /** One SASL response; undefined when cancelled or malformed (answered), null when the client left. */
+  const response = async (prompt: string): Promise<string | undefined | null> => {
+    await io.say(`334 ${prompt}`);
+    const line = await io.line();
+    if (line === null) return null;
+    io.heard('[credentials]');
+    if (line === TOO_LONG) {
+      await error('500 5.5.6 Authentication exchange line is too long');
+      return undefined;
+    }
+    if (line === '*') {
+      await error('501 5.7.0 Authentication cancelled');
+      return undefined;
+    }
+    return line;
+  };
+
+  for (;;) {
+    if (closing || ctx.session.closed) return undefined;
+    const line = await io.line();
+    if (line === null) return undefined;
+    if (line === TOO_LONG) {
+      io.heard('[line too long]');
+      await error('500 5.5.2 Line too long');
+      continue;
+    }
+    const space = line.indexOf(' ');
+    const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
+    const arg = space < 0 ? '' : line.slice(space + 1).trim();
+    io.heard(verb === 'AUTH' ? `AUTH ${arg.split(' ')[0] ?? ''}${arg.includes(' ') ? ' [credentials]' : ''}` : printable(line));
+
+    switch (verb) {
+      case 'EHLO':
+      case 'HELO': {
+        if (arg === '' || /[\x00-\x1f]/.test(arg)) {
+          await error(`501 5.5.4 ${verb} needs a domain or address`);
+          continue;
+        }
+        greeted = true;
+        if (verb === 'HELO') {
+          await io.say(`250 ${ctx.hostname} Hello`);
+          continue;
+        }
+        const lines = [`${ctx.hostname} Hello [${ctx.session.remoteAddress}]`, ...ctx.smtpExtensions()];
+        if (ctx.startTls && !ctx.session.secure) lines.push('STARTTLS');
+        if (!tlsRequired(ctx)) lines.push('AUTH PLAIN LOGIN');
+        for (let i = 0; i < lines.length; i++) await io.say(`250${i === lines.length - 1 ? ' ' : '-'}${lines[i]}`);
+        continue;
+      }
+      case 'STARTTLS':
+        if (!ctx.startTls || ctx.session.secure) {
+          await error(ctx.session.secure ? '503 5.5.1 TLS already active' : '502 5.5.1 STARTTLS is not offered here');
+          continue;
+        }
+        await io.say('220 2.0.0 Ready to start TLS');
+        if (!(await ctx.session.startTls(ctx.startTls))) {
+          await io.say('421 4.7.0 Commands were sent after STARTTLS before the TLS handshake');
+          return undefined;
+        }
+        greeted = false;
+        continue;
+      case 'NOOP':
+        await io.say('250 2.0.0 OK');
+        continue;
+      case 'RSET':
+        await io.say('250 2.0.0 OK');
+        continue;
+      case 'QUIT':
+        await io.say('221 2.0.0 Bye');
+        return undefined;
+      case 'MAIL':
+      case 'RCPT':
+      case 'DATA':
+      case 'BDAT':
+        await error('530 5.7.0 Authentication required');
+        continue;
+      case 'AUTH':
+        break;
+      default:
+        await error('500 5.5.1 Command unrecognized');
+        continue;
+    }
+
+    // AUTH <mechanism> [initial response]
+    if (!greeted) {
+      await error('503 5.5.1 Send EHLO first');
+      continue;
+    }
+    if (tlsRequired(ctx)) {
+      await error('530 5.7.0 Must issue a STARTTLS command first');
+      continue;
+    }
+    const [mechanismRaw = '', initial] = arg.split(' ', 2);
+    const mechanism = mechanismRaw.toUpperCase();
+    if (mechanism === 'PLAIN' || mechanism === 'LOGIN') {
+      const got = await saslCredentials(mechanism, initial, response);
+      if (got === null) return undefined;
+      if (got === undefined) continue;
+      if (got === 'malformed') {
+        await error(`501 5.5.2 Malformed ${mechanism} response`);
+        continue;
+      }
+      const upstream = await login(got.mailbox, got.password);
+      if (upstream) return upstream;
+      continue;
+    }
+    await error('504 5.5.4 Unrecognized authentication type; use PLAIN or LOGIN');
+  }
+}

@@ -1,0 +1,36 @@
+// What a protocol front end (the client side of the proxy, before login) gets from the proxy,
+// and what it hands back: the logged-in upstream connection, from which point bytes are relayed.
+import type { LineSession, TlsMaterial } from '../../net/line-server.ts';
+import type { UpstreamSession } from '../upstream/index.ts';
+import type { FrontIo } from './io.ts';
+
+/** Why a login was not let through, in words the client may see. */
+export interface LoginFailure {
+  /** credentials: wrong or not allowed (never says which); rate_limited; unavailable: mailbridge or the server could not log in. */
+  kind: 'credentials' | 'rate_limited' | 'unavailable';
+  /** Safe to show the client: no secret, nothing that tells a guesser which part was wrong. */
+  text: string;
+}
+
+export type LoginResult = { ok: true; upstream: UpstreamSession } | { ok: false; failure: LoginFailure };
+
+export interface FrontContext {
+  session: LineSession;
+  io: FrontIo;
+  /** The name this proxy gives itself in greetings. */
+  hostname: string;
+  /** Certificate for STARTTLS/STLS when the listener offers it. */
+  startTls: TlsMaterial | undefined;
+  /** Logs in upstream as `mailbox` with the client's app password. */
+  login(mailbox: string, password: string): Promise<LoginResult>;
+  /** SMTP: the extensions to advertise (the upstream's, as last seen, without AUTH and STARTTLS). */
+  smtpExtensions(): string[];
+}
+
+/** Runs the pre-login dialog; the logged-in upstream, or undefined when the client left or failed. */
+export type Front = (ctx: FrontContext) => Promise<UpstreamSession | undefined>;
+
+/** True when logins must wait for STARTTLS/STLS. */
+export function tlsRequired(ctx: FrontContext): boolean {
+  return ctx.startTls !== undefined && !ctx.session.secure;
+}

@@ -1,0 +1,82 @@
+// After login the proxy only moves bytes: client to server and back, nothing parsed. Each
+// direction is a pipe, so a slow reader on one side stops reading from the other (bounded
+// memory), TCP_NODELAY keeps small replies from waiting, and when either side ends or fails the
+// other is ended after what was already read has been written.
+import type { Socket } from 'node:net';
+
+export interface RelayResult {
+  /** Bytes from the client to the server (after login). */
+  bytesFromClient: number;
+  /** Bytes from the server to the client (after login). */
+  bytesToClient: number;
+  /** Who ended the session first. */
+  endedBy: 'client' | 'server' | 'error' | 'stopped';
+}
+
+export interface Relay {
+  done: Promise<RelayResult>;
+  /** Ends both sides at once (shutdown after its grace period, idle timeout). */
+  stop(): void;
+}
+
+/**
+ * Relays between `client` and `server`. `clientEarly` is what the client already sent after its
+ * login command; `serverEarly` what the server sent after its login answer: each goes first.
+ */
+export function relay(client: Socket, clientEarly: Buffer, server: Socket, serverEarly: Buffer): Relay {
+  let bytesFromClient = clientEarly.length;
+  let bytesToClient = serverEarly.length;
+  let endedBy: RelayResult['endedBy'] | undefined;
+  const first = (who: RelayResult['endedBy']) => {
+    endedBy ??= who;
+  };
+  client.setNoDelay(true);
+  server.setNoDelay(true);
+  client.on('data', (chunk: Buffer) => {
+    bytesFromClient += chunk.length;
+  });
+  server.on('data', (chunk: Buffer) => {
+    bytesToClient += chunk.length;
+  });
+  if (clientEarly.length > 0) server.write(clientEarly);
+  if (serverEarly.length > 0) client.write(serverEarly);
+  client.pipe(server);
+  server.pipe(client);
+
+  const done = new Promise<RelayResult>((resolve) => {
+    let open = 2;
+    const closed = () => {
+      open--;
+      if (open === 0) resolve({ bytesFromClient, bytesToClient, endedBy: endedBy ?? 'client' });
+    };
+    client.once('end', () => first('client'));
+    server.once('end', () => first('server'));
+    client.once('error', () => {
+      first('error');
+      server.destroy();
+    });
+    server.once('error', () => {
+      first('error');
+      client.destroy();
+    });
+    // A side that closed without ending cleanly (a reset) takes the other with it.
+    client.once('close', () => {
+      first('client');
+      if (!server.destroyed) server.end();
+      closed();
+    });
+    server.once('close', () => {
+      first('server');
+      if (!client.destroyed) client.end();
+      closed();
+    });
+  });
+  return {
+    done,
+    stop: () => {
+      first('stopped');
+      client.destroy();
+      server.destroy();
+    },
+  };
+}

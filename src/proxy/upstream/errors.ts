@@ -1,0 +1,85 @@
+// The one error of the proxy's upstream login: a code the caller acts on ('refused': refresh the
+// token and try once more; anything else: tell the client the server is unavailable), a message
+// naming host:port and what happened, and the server's own words when there were some. Tokens
+// never appear in either: server lines are redacted before they are kept.
+import { ConnectionError, NetFailure } from '../../net/connection.ts';
+import { redact } from '../../pop3/sasl.ts';
+
+export type UpstreamErrorCode =
+  /** DNS, TCP: nothing to talk to. */
+  | 'connect'
+  /** The TLS handshake or certificate failed, or STARTTLS/STLS was missing or refused. */
+  | 'tls'
+  /** The server refused the token (the caller refreshes it and tries once more). */
+  | 'refused'
+  /** The server said something a login does not allow (or refused something else than the token). */
+  | 'protocol'
+  /** No answer within timeoutMs (connect, handshake or a reply). */
+  | 'timeout'
+  /** The server closed the connection, or refused the connection itself (BYE, -ERR, 421 greeting). */
+  | 'closed';
+
+export interface UpstreamErrorOptions {
+  /** The server's words (already redacted). */
+  reply?: string;
+  cause?: unknown;
+}
+
+export class UpstreamError extends Error {
+  readonly code: UpstreamErrorCode;
+  /** The server's words, never a token. */
+  declare readonly reply?: string;
+
+  constructor(code: UpstreamErrorCode, message: string, options: UpstreamErrorOptions = {}) {
+    super(message, options.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'UpstreamError';
+    this.code = code;
+    if (options.reply !== undefined) this.reply = options.reply;
+  }
+}
+
+/** A server line made safe to keep: secrets removed, control bytes escaped, long lines cut. */
+export function serverWords(line: string, secrets: string[], max = 300): string {
+  const clean = redact(line, secrets).replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return clean.length > max ? `${clean.slice(0, max)}...` : clean;
+}
+
+/** A plain-text client gets silence from a port that expects TLS at once: say so on a greeting timeout. */
+export function greetingHint(err: unknown, security: 'implicit' | 'starttls'): unknown {
+  if (!(err instanceof UpstreamError) || err.code !== 'timeout' || security !== 'starttls') return err;
+  return new UpstreamError('timeout', `${err.message} (a port that expects TLS at once stays silent to a plain-text client: use implicit there)`, { cause: err.cause });
+}
+
+/** OpenSSL's words made readable; a plain-text answer to our ClientHello says what to fix. */
+export function tlsWords(text: string): string {
+  if (/wrong version number|packet length too long|http request/i.test(text)) {
+    return 'the server does not answer in TLS (a plain-text port configured as implicit TLS? use starttls there)';
+  }
+  return text.replace(/[0-9A-F]{8,}:error:[0-9A-F]+:/g, '').replace(/:\.\.\/deps\/openssl\S*/g, '').trim();
+}
+
+/**
+ * A failure of the network layer as an UpstreamError. `where` names the server ("IMAP server
+ * host:port"), `waiting` what was awaited ("the greeting"), `lastWords` the server's last line
+ * that explains a close (an IMAP `* BYE`).
+ */
+export function upstreamFailure(err: unknown, where: string, waiting: string, lastWords?: string): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  const reply = lastWords !== undefined ? { reply: lastWords } : {};
+  if (err instanceof NetFailure) {
+    if (err.code === 'ETIMEDOUT') return new UpstreamError('timeout', `${where}: ${err.message}`, { cause: err });
+    if (err.stage === 'tls') return new UpstreamError('tls', `${where}: TLS failed: ${tlsWords(err.message)}`, { cause: err });
+    return new UpstreamError('connect', `${where}: cannot connect: ${err.message}`, { cause: err });
+  }
+  if (err instanceof ConnectionError) {
+    switch (err.kind) {
+      case 'timeout':
+        return new UpstreamError('timeout', `${where}: no answer while waiting for ${waiting}: ${err.message}`, { ...reply, cause: err });
+      case 'line_too_long':
+        return new UpstreamError('protocol', `${where}: ${err.message} while sending ${waiting}`, { ...reply, cause: err });
+      case 'closed':
+        return new UpstreamError('closed', `${where}: ${err.message} while waiting for ${waiting}${lastWords !== undefined ? ` (its last words: ${lastWords})` : ''}`, { ...reply, cause: err });
+    }
+  }
+  return new UpstreamError('protocol', `${where}: ${waiting} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
