@@ -111,7 +111,7 @@ async function open(target: UpstreamTarget, where: string): Promise<LineConnecti
 /** What a SASL user or token must not contain: it would break the XOAUTH2 string or the line. */
 const UNSAFE = /[\x00-\x20\x7f]/;
 
-function checkArguments(protocol: UpstreamProtocol, target: UpstreamTarget, user: string, token: string): void {
+function checkArguments(protocol: UpstreamProtocol, target: UpstreamTarget): void {
   if (!(protocol in LABELS)) throw new TypeError(`loginUpstream: protocol must be 'imap', 'pop' or 'smtp', not ${JSON.stringify(protocol)}`);
   const { endpoint } = target;
   if (typeof endpoint?.host !== 'string' || endpoint.host === '' || !Number.isInteger(endpoint.port) || endpoint.port < 1 || endpoint.port > 65535) {
@@ -136,7 +136,7 @@ function checkCredentials(where: string, user: string, token: string): void {
  * (a programming error, not something a server or a client did).
  */
 export async function loginUpstream(protocol: UpstreamProtocol, target: UpstreamTarget, user: string, accessToken: string): Promise<UpstreamSession> {
-  checkArguments(protocol, target, user, accessToken);
+  checkArguments(protocol, target);
   const where = `${LABELS[protocol]} server ${hostPort(target.endpoint)}`;
   checkCredentials(where, user, accessToken);
   if (protocol === 'pop') return pop3Login(target, user, accessToken, where);
