@@ -9,9 +9,9 @@ import type { TokenProvider } from '../identity/token-provider.ts';
 import { startLineServer, type LineSession, type RunningLineServer } from '../net/line-server.ts';
 import type { SessionAudit } from './audit.ts';
 import { FrontIo, printable } from './front/io.ts';
-import { imapFront } from './front/imap.ts';
-import { pop3Front } from './front/pop3.ts';
-import { smtpFront } from './front/smtp.ts';
+import { IMAP_TOO_MANY_ERRORS, imapFront } from './front/imap.ts';
+import { POP3_TOO_MANY_ERRORS, pop3Front } from './front/pop3.ts';
+import { SMTP_TOO_MANY_ERRORS, smtpFront } from './front/smtp.ts';
 import type { Front } from './front/types.ts';
 import { resolveListeners, UpstreamResolver, type ResolvedListener } from './listeners.ts';
 import { proxyLogin, type Authenticator, type LoginFacts } from './login.ts';
@@ -19,6 +19,7 @@ import { relay, type Relay } from './relay.ts';
 import type { UpstreamSession } from './upstream/index.ts';
 
 const FRONTS: Record<Protocol, Front> = { imap: imapFront, pop: pop3Front, smtp: smtpFront };
+const TOO_MANY_ERRORS: Record<Protocol, string> = { imap: IMAP_TOO_MANY_ERRORS, pop: POP3_TOO_MANY_ERRORS, smtp: SMTP_TOO_MANY_ERRORS };
 const IDLE_DEFAULT_SECONDS: Record<Protocol, number> = { imap: 30 * 60, pop: 10 * 60, smtp: 5 * 60 };
 /** Pre-login lines are commands and SASL responses: short. */
 const MAX_LINE_BYTES = 8192;
@@ -96,7 +97,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     }
     live.add(me);
     const transcript = options.debug ? (direction: 'C' | 'S', line: string) => logger.debug({ session: id, [direction === 'C' ? 'client' : 'proxy']: direction === 'S' ? printable(line) : line }, 'transcript') : undefined;
-    const io = new FrontIo(session, transcript);
+    const io = new FrontIo(session, transcript, TOO_MANY_ERRORS[listener.protocol]);
     // A client that never logs in is let go after loginTimeoutSeconds.
     const loginTimer = setTimeout(() => {
       audit.result = 'login_timeout';

@@ -71,18 +71,12 @@ function loginOk(tag: string, upstream: UpstreamSession): string {
   return `${tag} OK ${code}Logged in.`;
 }
 
+export const IMAP_TOO_MANY_ERRORS = '* BYE Too many errors; closing the connection.';
+
 export async function imapFront(ctx: FrontContext): Promise<UpstreamSession | undefined> {
   const { io } = ctx;
   await io.say(`* OK [CAPABILITY ${capabilities(ctx)}] ${ctx.hostname} mailbridge IMAP proxy ready.`);
-  let closing = false;
-
-  const bad = async (tag: string, text: string, fatal = false): Promise<void> => {
-    await io.say(`${safeTag(tag)} BAD ${text}`);
-    if (io.failed() || fatal) {
-      await io.say('* BYE Too many errors; closing the connection.');
-      closing = true;
-    }
-  };
+  const bad = (tag: string, text: string, fatal = false) => io.error(`${safeTag(tag)} BAD ${text}`, fatal);
 
   const login = async (tag: string, mailbox: string, password: string): Promise<UpstreamSession | undefined> => {
     const result = await ctx.login(mailbox, password);
@@ -90,16 +84,12 @@ export async function imapFront(ctx: FrontContext): Promise<UpstreamSession | un
       await io.say(loginOk(tag, result.upstream));
       return result.upstream;
     }
-    await io.say(failureReply(tag, result.failure));
-    if (io.failed()) {
-      await io.say('* BYE Too many errors; closing the connection.');
-      closing = true;
-    }
+    await io.error(failureReply(tag, result.failure));
     return undefined;
   };
 
   for (;;) {
-    if (closing || ctx.session.closed) return undefined;
+    if (io.closing || ctx.session.closed) return undefined;
     const incoming = await readCommand(io);
     if (incoming === null) return undefined;
     if ('error' in incoming) {
@@ -153,8 +143,7 @@ export async function imapFront(ctx: FrontContext): Promise<UpstreamSession | un
         continue;
       case 'LOGIN': {
         if (tlsRequired(ctx)) {
-          await io.say(`${tag} NO [PRIVACYREQUIRED] Use STARTTLS first.`);
-          if (io.failed()) closing = true;
+          await io.error(`${tag} NO [PRIVACYREQUIRED] Use STARTTLS first.`);
           continue;
         }
         const user = tokenText(args[0]);
@@ -170,26 +159,14 @@ export async function imapFront(ctx: FrontContext): Promise<UpstreamSession | un
       case 'AUTHENTICATE': {
         const mechanism = tokenText(args[0])?.toUpperCase();
         if (tlsRequired(ctx)) {
-          await io.say(`${tag} NO [PRIVACYREQUIRED] Use STARTTLS first.`);
-          if (io.failed()) closing = true;
+          await io.error(`${tag} NO [PRIVACYREQUIRED] Use STARTTLS first.`);
           continue;
         }
         if (mechanism !== 'PLAIN' || args.length > 2 || (args[1] && args[1].type !== 'atom')) {
-          await io.say(`${tag} NO Unsupported authentication mechanism; use AUTHENTICATE PLAIN or LOGIN.`);
-          if (io.failed()) closing = true;
+          await io.error(`${tag} NO Unsupported authentication mechanism; use AUTHENTICATE PLAIN or LOGIN.`);
           continue;
         }
-        const ask = async (): Promise<string | undefined | null> => {
-          await io.say('+ ');
-          const line = await io.line();
-          if (line === null) return null;
-          io.heard('[credentials]');
-          if (line === TOO_LONG || line === '*') {
-            await bad(tag, line === '*' ? 'AUTHENTICATE cancelled.' : 'Authentication response too long.');
-            return undefined;
-          }
-          return line;
-        };
+        const ask = () => io.saslResponse('+ ', { cancelled: `${tag} BAD AUTHENTICATE cancelled.`, tooLong: `${tag} BAD Authentication response too long.` });
         const got = await saslCredentials('PLAIN', args[1]?.type === 'atom' ? args[1].value : undefined, ask);
         if (got === null) return undefined;
         if (got === undefined) continue;

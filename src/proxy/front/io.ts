@@ -16,11 +16,16 @@ export const MAX_ERRORS = 10;
 export class FrontIo {
   readonly #session: LineSession;
   readonly #transcript: Transcript | undefined;
+  /** The protocol's last words when a session has made too many errors. */
+  readonly #tooManyErrors: string;
   errors = 0;
+  /** Set once the session is to be closed (too many errors, a fatal one). */
+  closing = false;
 
-  constructor(session: LineSession, transcript: Transcript | undefined) {
+  constructor(session: LineSession, transcript: Transcript | undefined, tooManyErrors: string) {
     this.#session = session;
     this.#transcript = transcript;
+    this.#tooManyErrors = tooManyErrors;
   }
 
   /** The next line as latin1 (bytes kept one to one), null when the client left, TOO_LONG past the bound. */
@@ -48,11 +53,46 @@ export class FrontIo {
     await this.#session.write(`${line}\r\n`);
   }
 
-  /** Counts a protocol error; true when the session should now be closed. */
-  failed(): boolean {
+  /** Answers a protocol error; at the limit (or when `fatal`) the session is told and marked closing. */
+  async error(reply: string, fatal = false): Promise<void> {
+    await this.say(reply);
     this.errors++;
-    return this.errors >= MAX_ERRORS;
+    if (fatal || this.errors >= MAX_ERRORS) {
+      await this.say(this.#tooManyErrors);
+      this.closing = true;
+    }
   }
+
+  /**
+   * One SASL response after the continuation line `prompt` (`+ …` or `334 …`): the line, or
+   * undefined when the client cancelled with `*` or sent too much (answered as an error), or null
+   * when the client left.
+   */
+  async saslResponse(prompt: string, replies: { cancelled: string; tooLong: string }): Promise<string | undefined | null> {
+    await this.say(prompt);
+    const line = await this.line();
+    if (line === null) return null;
+    this.heard('[credentials]');
+    if (line === TOO_LONG || line === '*') {
+      await this.error(line === '*' ? replies.cancelled : replies.tooLong);
+      return undefined;
+    }
+    return line;
+  }
+}
+
+/** A POP3 or SMTP command line as verb (upper case) and argument. */
+export function splitCommand(line: string): { verb: string; arg: string } {
+  const space = line.indexOf(' ');
+  return { verb: (space < 0 ? line : line.slice(0, space)).toUpperCase(), arg: space < 0 ? '' : line.slice(space + 1) };
+}
+
+/** A command as the transcript may show it: passwords and SASL responses replaced. */
+export function redactedCommand(line: string): string {
+  const { verb, arg } = splitCommand(line);
+  if (verb === 'PASS') return 'PASS [password]';
+  if (verb === 'AUTH') return `AUTH ${printable(arg.split(' ')[0] ?? '', 20)}${arg.includes(' ') ? ' [credentials]' : ''}`;
+  return printable(line);
 }
 
 /** A client line for the transcript: control characters shown escaped, long lines cut. */

@@ -3,10 +3,12 @@
 // Everything else before login is an -ERR; after login the session is the upstream's.
 import type { UpstreamSession } from '../upstream/index.ts';
 import { saslCredentials } from '../sasl.ts';
-import { printable, TOO_LONG } from './io.ts';
+import { printable, redactedCommand, splitCommand, TOO_LONG } from './io.ts';
 import { tlsRequired, type FrontContext, type LoginFailure } from './types.ts';
 
 const CAPABILITIES = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'USER', 'SASL PLAIN LOGIN'];
+
+export const POP3_TOO_MANY_ERRORS = '-ERR Too many errors; closing the connection.';
 
 function failureReply(f: LoginFailure): string {
   if (f.kind === 'credentials') return '-ERR [AUTH] Authentication failed.';
@@ -17,16 +19,7 @@ export async function pop3Front(ctx: FrontContext): Promise<UpstreamSession | un
   const { io } = ctx;
   await io.say(`+OK ${ctx.hostname} mailbridge POP3 proxy ready.`);
   let user: string | undefined;
-  let closing = false;
-
-  /** An -ERR that counts as a protocol error; the session closes at the limit. */
-  const error = async (text: string): Promise<void> => {
-    await io.say(`-ERR ${text}`);
-    if (io.failed()) {
-      await io.say('-ERR Too many errors; closing the connection.');
-      closing = true;
-    }
-  };
+  const error = (text: string) => io.error(`-ERR ${text}`);
 
   /** The login itself; the upstream on success, else the failure was answered. */
   const login = async (mailbox: string, password: string): Promise<UpstreamSession | undefined> => {
@@ -36,31 +29,14 @@ export async function pop3Front(ctx: FrontContext): Promise<UpstreamSession | un
       await io.say(reply.startsWith('+OK') ? reply : '+OK Logged in.');
       return result.upstream;
     }
-    await io.say(failureReply(result.failure));
-    if (io.failed()) closing = true;
+    await io.error(failureReply(result.failure));
     return undefined;
   };
 
-  /** One SASL response line; undefined when the client cancelled or left (already answered). */
-  const response = async (prompt: string): Promise<string | undefined | null> => {
-    await io.say(`+ ${prompt}`);
-    const line = await io.line();
-    if (line === null) return null;
-    if (line === TOO_LONG) {
-      io.heard('[response too long]');
-      await error('Authentication response too long.');
-      return undefined;
-    }
-    io.heard('[credentials]');
-    if (line === '*') {
-      await io.say('-ERR Authentication cancelled.');
-      return undefined;
-    }
-    return line;
-  };
+  const ask = (prompt: string) => io.saslResponse(`+ ${prompt}`, { cancelled: '-ERR Authentication cancelled.', tooLong: '-ERR Authentication response too long.' });
 
   for (;;) {
-    if (closing || ctx.session.closed) return undefined;
+    if (io.closing || ctx.session.closed) return undefined;
     const line = await io.line();
     if (line === null) return undefined;
     if (line === TOO_LONG) {
@@ -68,10 +44,8 @@ export async function pop3Front(ctx: FrontContext): Promise<UpstreamSession | un
       await error('Line too long.');
       continue;
     }
-    const space = line.indexOf(' ');
-    const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
-    const arg = space < 0 ? '' : line.slice(space + 1);
-    io.heard(verb === 'PASS' ? 'PASS [password]' : verb === 'AUTH' ? `AUTH ${arg.split(' ')[0] ?? ''}${arg.includes(' ') ? ' [credentials]' : ''}` : printable(line));
+    const { verb, arg } = splitCommand(line);
+    io.heard(redactedCommand(line));
 
     switch (verb) {
       case 'CAPA': {
@@ -100,13 +74,12 @@ export async function pop3Front(ctx: FrontContext): Promise<UpstreamSession | un
       }
       case 'USER':
       case 'PASS':
-      case 'AUTH': {
+      case 'AUTH':
         if (tlsRequired(ctx)) {
           await error('[AUTH] TLS is required first: send STLS.');
           continue;
         }
         break;
-      }
       default:
         await error(verb === '' ? 'Empty command.' : 'Command not valid before login; log in with USER and PASS or AUTH PLAIN.');
         continue;
@@ -135,18 +108,18 @@ export async function pop3Front(ctx: FrontContext): Promise<UpstreamSession | un
     // AUTH <mechanism> [initial response]
     const [mechanismRaw = '', initial] = arg.split(' ', 2);
     const mechanism = mechanismRaw.toUpperCase();
-    if (mechanism === 'PLAIN' || mechanism === 'LOGIN') {
-      const got = await saslCredentials(mechanism, initial, response);
-      if (got === null) return undefined;
-      if (got === undefined) continue;
-      if (got === 'malformed') {
-        await error(`[AUTH] Malformed ${mechanism} response.`);
-        continue;
-      }
-      const upstream = await login(got.mailbox, got.password);
-      if (upstream) return upstream;
+    if (mechanism !== 'PLAIN' && mechanism !== 'LOGIN') {
+      await error(mechanism === '' ? 'AUTH needs a mechanism: PLAIN or LOGIN.' : `Unsupported mechanism ${printable(mechanism, 40)}; use PLAIN or LOGIN.`);
       continue;
     }
-    await error(mechanism === '' ? 'AUTH needs a mechanism: PLAIN or LOGIN.' : `Unsupported mechanism ${printable(mechanism, 40)}; use PLAIN or LOGIN.`);
+    const got = await saslCredentials(mechanism, initial, ask);
+    if (got === null) return undefined;
+    if (got === undefined) continue;
+    if (got === 'malformed') {
+      await error(`[AUTH] Malformed ${mechanism} response.`);
+      continue;
+    }
+    const upstream = await login(got.mailbox, got.password);
+    if (upstream) return upstream;
   }
 }

@@ -4,8 +4,10 @@
 // through the relay is understood there.
 import type { UpstreamSession } from '../upstream/index.ts';
 import { saslCredentials } from '../sasl.ts';
-import { printable, TOO_LONG } from './io.ts';
+import { redactedCommand, splitCommand, TOO_LONG } from './io.ts';
 import { tlsRequired, type FrontContext, type LoginFailure } from './types.ts';
+
+export const SMTP_TOO_MANY_ERRORS = '421 4.7.0 Too many errors; closing the connection';
 
 function failureReply(f: LoginFailure): string {
   if (f.kind === 'credentials') return '535 5.7.8 Authentication credentials invalid';
@@ -16,15 +18,6 @@ export async function smtpFront(ctx: FrontContext): Promise<UpstreamSession | un
   const { io } = ctx;
   await io.say(`220 ${ctx.hostname} mailbridge ESMTP proxy ready`);
   let greeted = false;
-  let closing = false;
-
-  const error = async (reply: string): Promise<void> => {
-    await io.say(reply);
-    if (io.failed()) {
-      await io.say('421 4.7.0 Too many errors; closing the connection');
-      closing = true;
-    }
-  };
 
   const login = async (mailbox: string, password: string): Promise<UpstreamSession | undefined> => {
     const result = await ctx.login(mailbox, password);
@@ -33,46 +26,31 @@ export async function smtpFront(ctx: FrontContext): Promise<UpstreamSession | un
       await io.say(/^235[ -]/.test(reply) ? reply : '235 2.7.0 Authentication successful');
       return result.upstream;
     }
-    await error(failureReply(result.failure));
+    await io.error(failureReply(result.failure));
     return undefined;
   };
 
-  /** One SASL response; undefined when cancelled or malformed (answered), null when the client left. */
-  const response = async (prompt: string): Promise<string | undefined | null> => {
-    await io.say(`334 ${prompt}`);
-    const line = await io.line();
-    if (line === null) return null;
-    io.heard('[credentials]');
-    if (line === TOO_LONG) {
-      await error('500 5.5.6 Authentication exchange line is too long');
-      return undefined;
-    }
-    if (line === '*') {
-      await error('501 5.7.0 Authentication cancelled');
-      return undefined;
-    }
-    return line;
-  };
+  const ask = (prompt: string) => io.saslResponse(`334 ${prompt}`, { cancelled: '501 5.7.0 Authentication cancelled', tooLong: '500 5.5.6 Authentication exchange line is too long' });
 
   for (;;) {
-    if (closing || ctx.session.closed) return undefined;
+    if (io.closing || ctx.session.closed) return undefined;
     const line = await io.line();
     if (line === null) return undefined;
     if (line === TOO_LONG) {
       io.heard('[line too long]');
-      await error('500 5.5.2 Line too long');
+      await io.error('500 5.5.2 Line too long');
       continue;
     }
-    const space = line.indexOf(' ');
-    const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
-    const arg = space < 0 ? '' : line.slice(space + 1).trim();
-    io.heard(verb === 'AUTH' ? `AUTH ${arg.split(' ')[0] ?? ''}${arg.includes(' ') ? ' [credentials]' : ''}` : printable(line));
+    const command = splitCommand(line);
+    const verb = command.verb;
+    const arg = command.arg.trim();
+    io.heard(redactedCommand(line));
 
     switch (verb) {
       case 'EHLO':
       case 'HELO': {
         if (arg === '' || /[\x00-\x1f]/.test(arg)) {
-          await error(`501 5.5.4 ${verb} needs a domain or address`);
+          await io.error(`501 5.5.4 ${verb} needs a domain or address`);
           continue;
         }
         greeted = true;
@@ -88,7 +66,7 @@ export async function smtpFront(ctx: FrontContext): Promise<UpstreamSession | un
       }
       case 'STARTTLS':
         if (!ctx.startTls || ctx.session.secure) {
-          await error(ctx.session.secure ? '503 5.5.1 TLS already active' : '502 5.5.1 STARTTLS is not offered here');
+          await io.error(ctx.session.secure ? '503 5.5.1 TLS already active' : '502 5.5.1 STARTTLS is not offered here');
           continue;
         }
         await io.say('220 2.0.0 Ready to start TLS');
@@ -99,8 +77,6 @@ export async function smtpFront(ctx: FrontContext): Promise<UpstreamSession | un
         greeted = false;
         continue;
       case 'NOOP':
-        await io.say('250 2.0.0 OK');
-        continue;
       case 'RSET':
         await io.say('250 2.0.0 OK');
         continue;
@@ -111,38 +87,38 @@ export async function smtpFront(ctx: FrontContext): Promise<UpstreamSession | un
       case 'RCPT':
       case 'DATA':
       case 'BDAT':
-        await error('530 5.7.0 Authentication required');
+        await io.error('530 5.7.0 Authentication required');
         continue;
       case 'AUTH':
         break;
       default:
-        await error('500 5.5.1 Command unrecognized');
+        await io.error('500 5.5.1 Command unrecognized');
         continue;
     }
 
     // AUTH <mechanism> [initial response]
     if (!greeted) {
-      await error('503 5.5.1 Send EHLO first');
+      await io.error('503 5.5.1 Send EHLO first');
       continue;
     }
     if (tlsRequired(ctx)) {
-      await error('530 5.7.0 Must issue a STARTTLS command first');
+      await io.error('530 5.7.0 Must issue a STARTTLS command first');
       continue;
     }
     const [mechanismRaw = '', initial] = arg.split(' ', 2);
     const mechanism = mechanismRaw.toUpperCase();
-    if (mechanism === 'PLAIN' || mechanism === 'LOGIN') {
-      const got = await saslCredentials(mechanism, initial, response);
-      if (got === null) return undefined;
-      if (got === undefined) continue;
-      if (got === 'malformed') {
-        await error(`501 5.5.2 Malformed ${mechanism} response`);
-        continue;
-      }
-      const upstream = await login(got.mailbox, got.password);
-      if (upstream) return upstream;
+    if (mechanism !== 'PLAIN' && mechanism !== 'LOGIN') {
+      await io.error('504 5.5.4 Unrecognized authentication type; use PLAIN or LOGIN');
       continue;
     }
-    await error('504 5.5.4 Unrecognized authentication type; use PLAIN or LOGIN');
+    const got = await saslCredentials(mechanism, initial, ask);
+    if (got === null) return undefined;
+    if (got === undefined) continue;
+    if (got === 'malformed') {
+      await io.error(`501 5.5.2 Malformed ${mechanism} response`);
+      continue;
+    }
+    const upstream = await login(got.mailbox, got.password);
+    if (upstream) return upstream;
   }
 }
