@@ -2,7 +2,6 @@
 // new messages only, written whole, removed upstream only when asked; a 100 MB message streamed
 // with the process's memory growing by less than 30 MB; sending from options and from a file.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,25 +14,10 @@ import { openIdentity } from '../../src/cli/identity-context.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
 import { settledMemoryBytes } from '../helpers/memory.ts';
 import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/identity-config.ts';
+import { runCli } from '../helpers/cli.ts';
 
-const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 describe('mailbridge fetch and send (against the emulator)', () => {
   let emu: TestEmulator;

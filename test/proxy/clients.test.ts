@@ -4,11 +4,11 @@
 // and the commands that make, list and revoke clients, run as real processes.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { runCli, type CliRun } from '../helpers/cli.ts';
 import { createProxyClient, generateAppPassword, hashAppPassword, parseAppPassword, verifyAppPassword } from '../../src/proxy/clients/app-password.ts';
 import { ProxyAuthenticator, rateLimitKey, type AuthInput } from '../../src/proxy/clients/authenticator.ts';
 import { ProxyClientStoreError } from '../../src/store/proxy-client-store.ts';
@@ -16,32 +16,17 @@ import { SecretBox } from '../../src/store/encryption.ts';
 import { SqliteProxyClientStore } from '../../src/store/sqlite-proxy-client-store.ts';
 import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
 
-const CLI = new URL('../helpers/proxy-clients-cli.ts', import.meta.url).pathname;
 const CLIENT = '8b3e1d7f-2c4a-4e6b-9f1d-5a7c3e9b2d41';
 /** As written in the configuration: the authenticator hands back this spelling. */
 const MAILBOXES = ['Alice@Contoso.com', 'bob@contoso.com', 'carol@contoso.com'];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Everything every CLI run printed, to check that no hash ever appears. */
 const printed: string[] = [];
 
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => {
-      printed.push(stdout, stderr);
-      resolve({ code, stdout, stderr });
-    });
-  });
+async function cli(args: string[]): Promise<CliRun> {
+  const run = await runCli(args);
+  printed.push(run.stdout, run.stderr);
+  return run;
 }
 
 function input(password: string, over: Partial<AuthInput> = {}): AuthInput {
