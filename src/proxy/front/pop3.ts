@@ -3,7 +3,7 @@
 // Everything else before login is an -ERR; after login the session is the upstream's.
 import type { UpstreamSession } from '../upstream/index.ts';
 import { saslCredentials } from '../sasl.ts';
-import { printable, redactedCommand, splitCommand, TOO_LONG } from './io.ts';
+import { redactedCommand, splitCommand, TOO_LONG } from './io.ts';
 import { tlsRequired, type FrontContext, type LoginFailure } from './types.ts';
 
 const CAPABILITIES = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'USER', 'SASL PLAIN LOGIN'];
@@ -109,7 +109,9 @@ export async function pop3Front(ctx: FrontContext): Promise<UpstreamSession | un
     const [mechanismRaw = '', initial] = arg.split(' ', 2);
     const mechanism = mechanismRaw.toUpperCase();
     if (mechanism !== 'PLAIN' && mechanism !== 'LOGIN') {
-      await error(mechanism === '' ? 'AUTH needs a mechanism: PLAIN or LOGIN.' : `Unsupported mechanism ${printable(mechanism, 40)}; use PLAIN or LOGIN.`);
+      // Named back only when it is a SASL mechanism name (RFC 4422): a reply carries no client bytes
+      // that are not ASCII (upper-casing turns latin1 ones into other characters, sent as UTF-8).
+      await error(mechanism === '' ? 'AUTH needs a mechanism: PLAIN or LOGIN.' : `Unsupported mechanism${/^[A-Z0-9_-]{1,20}$/.test(mechanism) ? ` ${mechanism}` : ''}; use PLAIN or LOGIN.`);
       continue;
     }
     const got = await saslCredentials(mechanism, initial, ask);
