@@ -22,6 +22,11 @@ export interface LineServerOptions {
   idleTimeoutMs: number;
   /** Connections the kernel queues before they are accepted (Node's default is 511). */
   backlog?: number;
+  /**
+   * Keep writing after the client half-closes (a script that sends its commands and shuts its
+   * side): the replies still reach it. The session ends our side itself when it is done.
+   */
+  allowHalfOpen?: boolean;
 }
 
 export class LineSession {
@@ -157,9 +162,10 @@ export async function startLineServer(
         void session.end();
       });
   };
+  const allowHalfOpen = options.allowHalfOpen ?? false;
   const server = options.implicitTls
-    ? tls.createServer({ key: options.implicitTls.key, cert: options.implicitTls.cert }, handle)
-    : net.createServer(handle);
+    ? tls.createServer({ key: options.implicitTls.key, cert: options.implicitTls.cert, allowHalfOpen }, handle)
+    : net.createServer({ allowHalfOpen }, handle);
   server.on('tlsClientError', () => {});
   server.on('error', () => {});
   await new Promise<void>((resolve, reject) => {

@@ -170,6 +170,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
           crlfOnly: listener.protocol === 'smtp',
           idleTimeoutMs: (settings.idleTimeoutSeconds ?? IDLE_DEFAULT_SECONDS[listener.protocol]) * 1000,
           backlog: 4096,
+          allowHalfOpen: true,
         },
         (session) => runSession(listener, holder.label, session),
         (session) => session.write(`${BYE[listener.protocol]}\r\n`),

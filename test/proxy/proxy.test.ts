@@ -4,6 +4,7 @@
 // and once more when the server refuses one; and no log line ever holds a secret.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
 import { LineClient } from '../helpers/line-client.ts';
@@ -271,6 +272,20 @@ describe('mailbridge proxy (upstream: the emulator)', () => {
     assert.ok(proxy.logLines.some((l) => l.includes('"client":"PASS [password]"')));
     assert.ok(proxy.logLines.some((l) => l.includes('LOGIN [credentials]')));
     assert.ok(proxy.logLines.some((l) => /"client":"AUTH PLAIN \[credentials\]"/.test(l)));
+  });
+
+  it('a script that sends everything and half-closes still gets every reply, through login and relay', async () => {
+    const socket = net.connect({ host: '127.0.0.1', port: proxy.port('pop', 0) });
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.end(`USER ${ALICE}\r\nPASS ${alicePassword}\r\nRETR 1\r\nQUIT\r\n`);
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const lines = received.split('\r\n');
+    assert.match(lines[0]!, /^\+OK .*proxy ready/);
+    assert.match(lines[2]!, /^\+OK/, received.slice(0, 300));
+    assert.ok(received.includes(MESSAGE.replace('\r\n.a line', '\r\n..a line')), 'the whole message, dot-stuffed, came back');
+    assert.match(received, /\r\n\.\r\n\+OK[^\r]*\r\n$/, 'and the answer to QUIT');
   });
 });
 
