@@ -24,7 +24,8 @@ export interface LineServerOptions {
   backlog?: number;
   /**
    * Keep writing after the client half-closes (a script that sends its commands and shuts its
-   * side): the replies still reach it. The session ends our side itself when it is done.
+   * side): the replies still reach it; the session ends our side itself when it is done. Off by
+   * default: Node then ends our side at once, and replies not yet written are lost.
    */
   allowHalfOpen?: boolean;
 }

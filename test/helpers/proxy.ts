@@ -46,7 +46,7 @@ export interface TestProxy {
   addClient(name: string, mailboxes: string[]): Promise<string>;
   /** Audit lines (parsed). */
   audits(): Record<string, unknown>[];
-  /** The first audit line matching `match`, waiting up to 3 s for the session to end. */
+  /** The first audit line matching `match`, waiting up to 10 s for the session to end (a client gone without a goodbye ends it 2 s later). */
   waitForAudit(match: (audit: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -87,7 +87,7 @@ export async function startTestProxy(emu: TestEmulator, options: TestProxyOption
     addClient: async (name, mailboxes) => (await createProxyClient(clients, { name, mailboxes })).password,
     audits,
     waitForAudit: async (match) => {
-      const deadline = Date.now() + 3000;
+      const deadline = Date.now() + 10_000;
       for (;;) {
         const found = audits().find(match);
         if (found) return found;
