@@ -3,6 +3,7 @@
 // connect at all ('connect'), or connected but TLS failed ('tls').
 import net from 'node:net';
 import tls from 'node:tls';
+import { secureContextFor } from '../net/connection.ts';
 import { Pop3Error } from './errors.ts';
 
 export interface Pop3ConnectOptions {
@@ -59,23 +60,8 @@ export function settingsOf(options: Pop3ConnectOptions): Pop3Settings {
   };
 }
 
-/** One secure context per extra CA: building one parses every system root certificate. */
-const contexts = new Map<string, tls.SecureContext>();
-
-function secureContext(ca: string | undefined): tls.SecureContext | undefined {
-  if (ca === undefined) return undefined;
-  let context = contexts.get(ca);
-  if (!context) {
-    if (contexts.size >= 16) contexts.clear();
-    context = tls.createSecureContext({ ca: [...tls.rootCertificates, ca] });
-    contexts.set(ca, context);
-  }
-  return context;
-}
-
 function tlsOptions(s: Pop3Settings): tls.ConnectionOptions {
-  const context = secureContext(s.ca);
-  return { ...(context ? { secureContext: context } : {}), ...(s.servername !== undefined ? { servername: s.servername } : {}) };
+  return { secureContext: secureContextFor(s.ca), ...(s.servername !== undefined ? { servername: s.servername } : {}) };
 }
 
 /** Waits for `event` on a fresh socket; maps failures and the timeout to Pop3Errors. */
