@@ -28,8 +28,9 @@ export interface Pace {
 /** One connection: bytes in are handed to the running step, never queued in a list. */
 export class Wire {
   readonly socket: net.Socket;
-  /** Every byte received so far. */
+  /** Every byte received so far, and in how many reads. */
   received = 0;
+  reads = 0;
   #buf: Buffer = EMPTY;
   #task: Task | undefined;
   #failure: Error | undefined;
@@ -39,6 +40,7 @@ export class Wire {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
       this.received += chunk.length;
+      this.reads++;
       this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
       this.#run();
       this.#throttle();
