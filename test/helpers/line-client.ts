@@ -67,6 +67,17 @@ export class LineClient {
     return raw === null ? null : raw.toString('latin1');
   }
 
+  /** IMAP: lines up to and including the tagged answer to `tag`; fails if the server closes first. */
+  async untilTagged(tag: string): Promise<string[]> {
+    const lines: string[] = [];
+    for (;;) {
+      const line = await this.line();
+      if (line === null) throw new Error(`closed before ${tag}'s answer; got ${lines.join(' | ')}`);
+      lines.push(line);
+      if (line.startsWith(`${tag} `)) return lines;
+    }
+  }
+
   /** Exactly n bytes (an IMAP literal), or null when the server closed first. */
   async bytes(n: number): Promise<Buffer | null> {
     return this.#timed(this.#reader.readBytes(n), `${n} bytes`);

@@ -41,16 +41,6 @@ const b64 = (s: string) => Buffer.from(s, 'latin1').toString('base64');
 // ---------------------------------------------------------------------------------------------
 // Well-formed clients
 
-async function untilTagged(c: LineClient, tag: string): Promise<string[]> {
-  const lines: string[] = [];
-  for (;;) {
-    const line = await c.line();
-    assert.ok(line !== null, `closed before ${tag}'s answer; got ${lines.join(' | ')}`);
-    lines.push(line);
-    if (line.startsWith(`${tag} `)) return lines;
-  }
-}
-
 async function smtpReply(c: LineClient): Promise<string[]> {
   const lines: string[] = [];
   for (;;) {
@@ -80,15 +70,15 @@ async function goodSession(protocol: Protocol, port: number, password: string, s
       assert.match(greeting, /^\* OK /);
       if (starttlsCert) {
         c.send('s STARTTLS');
-        assert.equal((await untilTagged(c, 's')).at(-1), 's OK Begin TLS negotiation now.');
+        assert.equal((await c.untilTagged('s')).at(-1), 's OK Begin TLS negotiation now.');
         await c.startTls(starttlsCert);
       }
       c.send(`a LOGIN "${ALICE}" "${password}"`);
-      assert.match((await untilTagged(c, 'a')).at(-1)!, /^a OK /);
+      assert.match((await c.untilTagged('a')).at(-1)!, /^a OK /);
       c.send('b SELECT INBOX');
-      assert.match((await untilTagged(c, 'b')).at(-1)!, /^b OK \[READ-WRITE\]/);
+      assert.match((await c.untilTagged('b')).at(-1)!, /^b OK \[READ-WRITE\]/);
       c.send('c LOGOUT');
-      assert.match((await untilTagged(c, 'c')).at(-1)!, /^c OK/);
+      assert.match((await c.untilTagged('c')).at(-1)!, /^c OK/);
     } else {
       assert.match(greeting, /^220 /);
       if (starttlsCert) {

@@ -26,16 +26,6 @@ const MESSAGE = [
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
-async function imapUntilTagged(c: LineClient, tag: string): Promise<string[]> {
-  const lines: string[] = [];
-  for (;;) {
-    const line = await c.line();
-    assert.ok(line !== null, `closed before ${tag}'s answer; got ${lines.join(' | ')}`);
-    lines.push(line);
-    if (line.startsWith(`${tag} `)) return lines;
-  }
-}
-
 describe('mailbridge proxy (upstream: the emulator)', () => {
   let emu: TestEmulator;
   let proxy: TestProxy;
@@ -93,14 +83,14 @@ describe('mailbridge proxy (upstream: the emulator)', () => {
       const greeting = (await c.line())!;
       assert.match(greeting, /^\* OK \[CAPABILITY IMAP4rev1 LITERAL\+ SASL-IR ID AUTH=PLAIN\] .*mailbridge IMAP proxy ready/);
       await form(c);
-      const ok = await imapUntilTagged(c, 'a');
+      const ok = await c.untilTagged('a');
       assert.match(ok.at(-1)!, /^a OK /);
       c.send('b SELECT INBOX');
-      const selected = await imapUntilTagged(c, 'b');
+      const selected = await c.untilTagged('b');
       assert.match(selected.at(-1)!, /^b OK \[READ-WRITE\]/, selected.join('\n'));
       assert.ok(selected.some((l) => /^\* 1 EXISTS$/.test(l)), selected.join('\n'));
       c.send('c LOGOUT');
-      assert.match((await imapUntilTagged(c, 'c')).at(-1)!, /^c OK/);
+      assert.match((await c.untilTagged('c')).at(-1)!, /^c OK/);
       c.close();
     }
   });
@@ -116,15 +106,15 @@ describe('mailbridge proxy (upstream: the emulator)', () => {
         assert.equal(await c.line(), '+ ');
         c.send(plain);
       }
-      assert.match((await imapUntilTagged(c, 'a')).at(-1)!, /^a OK/);
+      assert.match((await c.untilTagged('a')).at(-1)!, /^a OK/);
       c.send('b EXAMINE INBOX');
-      await imapUntilTagged(c, 'b');
+      await c.untilTagged('b');
       c.send('c FETCH 1 BODY.PEEK[]');
       const head = (await c.line())!;
       const size = Number(/\{(\d+)\}$/.exec(head)?.[1]);
       assert.equal(size, Buffer.byteLength(MESSAGE));
       assert.equal((await c.bytes(size))!.toString('utf8'), MESSAGE);
-      assert.match((await imapUntilTagged(c, 'c')).at(-1)!, /^c OK/);
+      assert.match((await c.untilTagged('c')).at(-1)!, /^c OK/);
       c.close();
     }
   });

@@ -6,7 +6,7 @@ import { literalMarker, splitHead, tokenize, tokenText, ImapSyntaxError, type Ra
 import type { UpstreamSession } from '../upstream/index.ts';
 import { saslCredentials } from '../sasl.ts';
 import { printable, TOO_LONG, type FrontIo } from './io.ts';
-import { tlsRequired, type FrontContext, type LoginFailure } from './types.ts';
+import { startTlsCommand, tlsRequired, type FrontContext, type LoginFailure } from './types.ts';
 
 /** A login name or password has no business being longer. */
 const MAX_LITERAL = 4096;
@@ -131,13 +131,14 @@ export async function imapFront(ctx: FrontContext): Promise<UpstreamSession | un
         await io.say(`${tag} OK LOGOUT completed.`);
         return undefined;
       case 'STARTTLS':
-        if (!ctx.startTls || ctx.session.secure) {
-          await bad(tag, ctx.session.secure ? 'Already using TLS.' : 'STARTTLS is not offered here.');
-          continue;
-        }
-        await io.say(`${tag} OK Begin TLS negotiation now.`);
-        if (!(await ctx.session.startTls(ctx.startTls))) {
-          await io.say('* BYE Commands were sent after STARTTLS before the TLS handshake.');
+        if (
+          (await startTlsCommand(ctx, {
+            notOffered: `${tag} BAD STARTTLS is not offered here.`,
+            alreadyOn: `${tag} BAD Already using TLS.`,
+            go: `${tag} OK Begin TLS negotiation now.`,
+            early: '* BYE Commands were sent after STARTTLS before the TLS handshake.',
+          })) === 'close'
+        ) {
           return undefined;
         }
         continue;

@@ -4,7 +4,7 @@
 import type { UpstreamSession } from '../upstream/index.ts';
 import { saslCredentials } from '../sasl.ts';
 import { redactedCommand, splitCommand, TOO_LONG } from './io.ts';
-import { tlsRequired, type FrontContext, type LoginFailure } from './types.ts';
+import { startTlsCommand, tlsRequired, type FrontContext, type LoginFailure } from './types.ts';
 
 const CAPABILITIES = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'USER', 'SASL PLAIN LOGIN'];
 
@@ -59,17 +59,14 @@ export async function pop3Front(ctx: FrontContext): Promise<UpstreamSession | un
         await io.say('+OK Bye.');
         return undefined;
       case 'STLS': {
-        if (!ctx.startTls || ctx.session.secure) {
-          await error(ctx.session.secure ? 'Already using TLS.' : 'STLS is not offered here.');
-          continue;
-        }
-        await io.say('+OK Begin TLS negotiation.');
-        if (!(await ctx.session.startTls(ctx.startTls))) {
-          // Bytes after STLS would count as sent under TLS (CVE-2011-0411).
-          await io.say('-ERR Commands were sent after STLS before the TLS handshake; closing.');
-          return undefined;
-        }
-        user = undefined;
+        const upgraded = await startTlsCommand(ctx, {
+          notOffered: '-ERR STLS is not offered here.',
+          alreadyOn: '-ERR Already using TLS.',
+          go: '+OK Begin TLS negotiation.',
+          early: '-ERR Commands were sent after STLS before the TLS handshake; closing.',
+        });
+        if (upgraded === 'close') return undefined;
+        if (upgraded === 'upgraded') user = undefined;
         continue;
       }
       case 'USER':

@@ -5,7 +5,7 @@
 import type { UpstreamSession } from '../upstream/index.ts';
 import { saslCredentials } from '../sasl.ts';
 import { redactedCommand, splitCommand, TOO_LONG } from './io.ts';
-import { tlsRequired, type FrontContext, type LoginFailure } from './types.ts';
+import { startTlsCommand, tlsRequired, type FrontContext, type LoginFailure } from './types.ts';
 
 export const SMTP_TOO_MANY_ERRORS = '421 4.7.0 Too many errors; closing the connection';
 
@@ -64,18 +64,17 @@ export async function smtpFront(ctx: FrontContext): Promise<UpstreamSession | un
         for (let i = 0; i < lines.length; i++) await io.say(`250${i === lines.length - 1 ? ' ' : '-'}${lines[i]}`);
         continue;
       }
-      case 'STARTTLS':
-        if (!ctx.startTls || ctx.session.secure) {
-          await io.error(ctx.session.secure ? '503 5.5.1 TLS already active' : '502 5.5.1 STARTTLS is not offered here');
-          continue;
-        }
-        await io.say('220 2.0.0 Ready to start TLS');
-        if (!(await ctx.session.startTls(ctx.startTls))) {
-          await io.say('421 4.7.0 Commands were sent after STARTTLS before the TLS handshake');
-          return undefined;
-        }
-        greeted = false;
+      case 'STARTTLS': {
+        const upgraded = await startTlsCommand(ctx, {
+          notOffered: '502 5.5.1 STARTTLS is not offered here',
+          alreadyOn: '503 5.5.1 TLS already active',
+          go: '220 2.0.0 Ready to start TLS',
+          early: '421 4.7.0 Commands were sent after STARTTLS before the TLS handshake',
+        });
+        if (upgraded === 'close') return undefined;
+        if (upgraded === 'upgraded') greeted = false;
         continue;
+      }
       case 'NOOP':
       case 'RSET':
         await io.say('250 2.0.0 OK');

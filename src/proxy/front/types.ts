@@ -34,3 +34,19 @@ export type Front = (ctx: FrontContext) => Promise<UpstreamSession | undefined>;
 export function tlsRequired(ctx: FrontContext): boolean {
   return ctx.startTls !== undefined && !ctx.session.secure;
 }
+
+/**
+ * STARTTLS/STLS: refused when not offered or already on; else the go-ahead and the handshake.
+ * 'close' when the client sent more after the command (it would count as sent under TLS,
+ * CVE-2011-0411) and has been told so.
+ */
+export async function startTlsCommand(ctx: FrontContext, replies: { notOffered: string; alreadyOn: string; go: string; early: string }): Promise<'upgraded' | 'refused' | 'close'> {
+  if (!ctx.startTls || ctx.session.secure) {
+    await ctx.io.error(ctx.session.secure ? replies.alreadyOn : replies.notOffered);
+    return 'refused';
+  }
+  await ctx.io.say(replies.go);
+  if (await ctx.session.startTls(ctx.startTls)) return 'upgraded';
+  await ctx.io.say(replies.early);
+  return 'close';
+}
