@@ -133,49 +133,46 @@ interface Transfer {
   reads: number;
 }
 
-/** Part 1: the 10 MiB message, timed from the command to the end of its answer. */
-async function bigFetch(open: Open, way: Way, protocol: Protocol, uids: Uids): Promise<Transfer> {
+/** Logs in, opens INBOX for IMAP, times `work` alone, logs out; fails when fewer than `expected` bytes came. */
+async function timedTransfer(open: Open, way: Way, protocol: Protocol, expected: number, work: (wire: Wire) => Promise<void>): Promise<Transfer> {
   const wire = await open(way, protocol);
   if (protocol === 'imap') await wire.imap('s', 'EXAMINE INBOX');
   const before = wire.received;
   const reads = wire.reads;
   const t0 = process.hrtime.bigint();
-  if (protocol === 'imap') {
-    await wire.imap('f', `UID FETCH ${uids.big} BODY.PEEK[]`);
-  } else {
-    wire.send('RETR 1\r\n');
-    await wire.pop3Status('RETR');
-    await wire.pop3Body();
-  }
+  await work(wire);
   const took = seconds(t0);
   const bytes = wire.received - before;
   const readCount = wire.reads - reads;
   await logout(wire, protocol);
-  if (bytes < BIG) throw new Error(`${way} ${protocol}: ${bytes} bytes for a ${BIG}-byte message`);
+  if (bytes < expected) throw new Error(`${way} ${protocol}: ${bytes} bytes where at least ${expected} were due`);
   return { bytes, seconds: took, reads: readCount };
 }
 
+/** POP3 RETR n, read to its end. */
+async function retr(wire: Wire, n: number): Promise<void> {
+  wire.send(`RETR ${n}\r\n`);
+  await wire.pop3Status('RETR');
+  await wire.pop3Body();
+}
+
+/** Part 1: the 10 MiB message, timed from the command to the end of its answer. */
+function bigFetch(open: Open, way: Way, protocol: Protocol, uids: Uids): Promise<Transfer> {
+  return timedTransfer(open, way, protocol, BIG, async (wire) => {
+    if (protocol === 'imap') await wire.imap('f', `UID FETCH ${uids.big} BODY.PEEK[]`);
+    else await retr(wire, 1);
+  });
+}
+
 /** Part 2: every 1 KiB message once, each command sent when the previous answer is complete. */
-async function smallFetches(open: Open, way: Way, protocol: Protocol, uids: Uids): Promise<Transfer> {
-  const wire = await open(way, protocol);
-  if (protocol === 'imap') await wire.imap('s', 'EXAMINE INBOX');
-  const before = wire.received;
-  const reads = wire.reads;
-  const t0 = process.hrtime.bigint();
-  if (protocol === 'imap') {
-    for (const [i, uid] of uids.small.entries()) await wire.imap(`f${i}`, `UID FETCH ${uid} BODY.PEEK[]`);
-  } else {
-    for (let n = 2; n < 2 + uids.small.length; n++) {
-      wire.send(`RETR ${n}\r\n`);
-      await wire.pop3Status('RETR');
-      await wire.pop3Body();
+function smallFetches(open: Open, way: Way, protocol: Protocol, uids: Uids): Promise<Transfer> {
+  return timedTransfer(open, way, protocol, SMALL * uids.small.length, async (wire) => {
+    if (protocol === 'imap') {
+      for (const [i, uid] of uids.small.entries()) await wire.imap(`f${i}`, `UID FETCH ${uid} BODY.PEEK[]`);
+    } else {
+      for (let n = 2; n < 2 + uids.small.length; n++) await retr(wire, n);
     }
-  }
-  const took = seconds(t0);
-  const bytes = wire.received - before;
-  await logout(wire, protocol);
-  if (bytes < SMALL * uids.small.length) throw new Error(`${way} ${protocol}: ${bytes} bytes for ${uids.small.length} x ${SMALL}-byte messages`);
-  return { bytes, seconds: took, reads: wire.reads - reads };
+  });
 }
 
 /** Part 3: connect to logged in, in milliseconds (the logout after it is not timed). */

@@ -213,12 +213,12 @@ interface Replies {
   tlsNext: boolean;
 }
 
-class PopReplies implements Replies {
+/** What every protocol's checker does first: printable replies, nothing after the close, one greeting. */
+abstract class ReplyChecker implements Replies {
   answers = 0;
   closed = false;
   tlsNext = false;
   #greeted: boolean;
-  #capa = false;
   constructor(greeted = false) {
     this.#greeted = greeted;
   }
@@ -226,10 +226,22 @@ class PopReplies implements Replies {
     if (!PRINTABLE.test(l)) return 'not printable ASCII';
     if (this.closed) return 'a reply after the closing one';
     this.tlsNext = false;
-    if (!this.#greeted) {
-      this.#greeted = true;
-      return /^\+OK \S+ mailbridge POP3 proxy ready\.$/.test(l) ? undefined : 'not the greeting';
-    }
+    return this.check(l);
+  }
+  /** The first complete reply must be the greeting: its verdict, or false once greeted. */
+  protected greeting(l: string, expected: RegExp): string | undefined | false {
+    if (this.#greeted) return false;
+    this.#greeted = true;
+    return expected.test(l) ? undefined : 'not the greeting';
+  }
+  protected abstract check(l: string): string | undefined;
+}
+
+class PopReplies extends ReplyChecker {
+  #capa = false;
+  protected check(l: string): string | undefined {
+    const greeting = this.greeting(l, /^\+OK \S+ mailbridge POP3 proxy ready\.$/);
+    if (greeting !== false) return greeting;
     if (this.#capa) {
       if (l === '.') this.#capa = false;
       else if (!/^[A-Z][A-Z0-9-]*( [A-Za-z0-9.-]+)*$/.test(l)) return 'not a capability';
@@ -255,23 +267,11 @@ class PopReplies implements Replies {
   }
 }
 
-class ImapReplies implements Replies {
-  answers = 0;
-  closed = false;
-  tlsNext = false;
-  #greeted: boolean;
+class ImapReplies extends ReplyChecker {
   #loggingOut = false;
-  constructor(greeted = false) {
-    this.#greeted = greeted;
-  }
-  feed(l: string): string | undefined {
-    if (!PRINTABLE.test(l)) return 'not printable ASCII';
-    if (this.closed) return 'a reply after the closing one';
-    this.tlsNext = false;
-    if (!this.#greeted) {
-      this.#greeted = true;
-      return /^\* OK \[CAPABILITY [^\]]+\] \S+ mailbridge IMAP proxy ready\.$/.test(l) ? undefined : 'not the greeting';
-    }
+  protected check(l: string): string | undefined {
+    const greeting = this.greeting(l, /^\* OK \[CAPABILITY [^\]]+\] \S+ mailbridge IMAP proxy ready\.$/);
+    if (greeting !== false) return greeting;
     if (this.#loggingOut) {
       this.closed = true;
       if (!/^[^\s*+]+ OK LOGOUT completed\.$/.test(l)) return 'not the LOGOUT completion after its BYE';
@@ -298,19 +298,9 @@ class ImapReplies implements Replies {
   }
 }
 
-class SmtpReplies implements Replies {
-  answers = 0;
-  closed = false;
-  tlsNext = false;
-  #greeted: boolean;
+class SmtpReplies extends ReplyChecker {
   #continuing: string | undefined;
-  constructor(greeted = false) {
-    this.#greeted = greeted;
-  }
-  feed(l: string): string | undefined {
-    if (!PRINTABLE.test(l)) return 'not printable ASCII';
-    if (this.closed) return 'a reply after the closing one';
-    this.tlsNext = false;
+  protected check(l: string): string | undefined {
     const m = /^([2-5][0-9]{2})([ -])/.exec(l);
     if (!m) return 'not an SMTP reply';
     if (this.#continuing !== undefined && m[1] !== this.#continuing) return 'a multi-line reply changed its code';
@@ -319,10 +309,8 @@ class SmtpReplies implements Replies {
       return undefined;
     }
     this.#continuing = undefined;
-    if (!this.#greeted) {
-      this.#greeted = true;
-      return /^220 \S+ mailbridge ESMTP proxy ready$/.test(l) ? undefined : 'not the greeting';
-    }
+    const greeting = this.greeting(l, /^220 \S+ mailbridge ESMTP proxy ready$/);
+    if (greeting !== false) return greeting;
     if (m[1] === '421' || m[1] === '221') this.closed = true;
     if (m[1] !== '421') this.answers++;
     if (l === '220 2.0.0 Ready to start TLS') this.tlsNext = true;
