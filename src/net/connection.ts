@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import net from 'node:net';
 import tls from 'node:tls';
 import { LineReader, LineTooLongError } from './line-reader.ts';
+import type { ReusableReads } from './reusable-reads.ts';
 
 export class NetFailure extends Error {
   readonly stage: 'dns' | 'tcp' | 'tls';
@@ -136,47 +137,100 @@ const OPENSSL_REASONS: Record<string, string> = {
 
 const TRUST_CODES = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE']);
 
-/** TLS over an open socket (implicit TLS, or after STARTTLS/STLS); verified as described above. */
+/** TLS over an open socket (after STARTTLS/STLS, or implicit TLS over connectTcp); verified as described above. */
 export async function startTls(socket: net.Socket, host: string, caPem: string | undefined, timeoutMs: number): Promise<{ socket: tls.TLSSocket; facts: TlsFacts }> {
   const servername = isIP(host) ? undefined : host;
   const secure = tls.connect({ socket, ...(servername ? { servername } : {}), secureContext: secureContextFor(caPem), rejectUnauthorized: false });
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new NetFailure('tls', 'ETIMEDOUT', `no TLS handshake within ${timeoutMs} ms`)), timeoutMs);
-      secure.once('secureConnect', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      secure.once('error', (err) => {
-        clearTimeout(timer);
-        const code = (err as NodeJS.ErrnoException).code ?? 'TLS_ERROR';
-        reject(new NetFailure('tls', code, err.message.replace(/^[0-9A-F]+:error:[0-9A-F]+:/, '')));
-      });
-      secure.once('close', () => {
-        clearTimeout(timer);
-        reject(new NetFailure('tls', 'ECONNRESET', 'the server closed the connection during the TLS handshake'));
-      });
-    });
-    const cert = secure.getPeerCertificate();
-    const facts = tlsFacts(secure.getProtocol(), cert);
-    if (!secure.authorized) {
-      const reason = secure.authorizationError as unknown as Error | string | undefined;
-      const code = typeof reason === 'string' ? reason : (reason as NodeJS.ErrnoException | undefined)?.code ?? String(reason);
-      const text = OPENSSL_REASONS[code] ?? (typeof reason === 'string' ? reason : (reason?.message ?? code));
-      const hint = /EXPIRED|NOT_YET_VALID/.test(code) ? 'expired' : TRUST_CODES.has(code) ? 'trust' : 'other';
-      throw new NetFailure('tls', code, `certificate ${facts.subject} issued by ${facts.issuer}: ${text}`, hint);
-    }
-    if (servername) {
-      const mismatch = tls.checkServerIdentity(servername, cert);
-      if (mismatch) throw new NetFailure('tls', (mismatch as NodeJS.ErrnoException).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID', `certificate ${facts.subject}: ${mismatch.message}`, 'name');
-    }
-    secure.on('error', () => {});
-    return { socket: secure, facts };
+    return { socket: secure, facts: await verifiedHandshake(secure, servername, timeoutMs, true) };
   } catch (err) {
     secure.destroy();
     socket.destroy();
     throw err;
   }
+}
+
+/**
+ * TCP and implicit TLS in one step, to the first of `addresses` that answers, verified like
+ * startTls. With `reads`, the socket reads into its reused buffers (Node allows that only for a
+ * socket it opens itself, not for TLS over an existing one).
+ */
+export async function connectTls(
+  addresses: string[],
+  port: number,
+  host: string,
+  caPem: string | undefined,
+  timeoutMs: number,
+  reads?: ReusableReads,
+): Promise<{ socket: tls.TLSSocket; facts: TlsFacts }> {
+  const servername = isIP(host) ? undefined : host;
+  let last: NetFailure | undefined;
+  for (const address of addresses) {
+    const secure = tls.connect({
+      host: address,
+      port,
+      ...(servername ? { servername } : {}),
+      secureContext: secureContextFor(caPem),
+      rejectUnauthorized: false,
+      ...(reads ? { onread: reads.onread } : {}),
+    });
+    reads?.attach(secure);
+    try {
+      const facts = await verifiedHandshake(secure, servername, timeoutMs, false);
+      secure.setNoDelay(true);
+      return { socket: secure, facts };
+    } catch (err) {
+      secure.destroy();
+      // A refused certificate is the server's answer; another address would not be trusted more.
+      if (!(err instanceof NetFailure) || err.stage !== 'tcp') throw err;
+      last = new NetFailure('tcp', err.code, `${address}:${port}: ${err.message}`);
+    }
+  }
+  throw last ?? new NetFailure('tcp', 'ENOADDR', 'no address to connect to');
+}
+
+/**
+ * Waits for the handshake of `secure` and checks its certificate and name. `tcpUp`: the TCP
+ * connection already exists (a failure before the handshake ends is then a TLS failure).
+ */
+async function verifiedHandshake(secure: tls.TLSSocket, servername: string | undefined, timeoutMs: number, tcpUp: boolean): Promise<TlsFacts> {
+  await new Promise<void>((resolve, reject) => {
+    let connected = tcpUp;
+    const timer = setTimeout(
+      () => reject(new NetFailure(connected ? 'tls' : 'tcp', 'ETIMEDOUT', connected ? `no TLS handshake within ${timeoutMs} ms` : `no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    if (!tcpUp) secure.once('connect', () => (connected = true));
+    secure.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    secure.once('error', (err) => {
+      clearTimeout(timer);
+      const code = (err as NodeJS.ErrnoException).code ?? 'TLS_ERROR';
+      if (!connected) reject(new NetFailure('tcp', code, err.message));
+      else reject(new NetFailure('tls', code, err.message.replace(/^[0-9A-F]+:error:[0-9A-F]+:/, '')));
+    });
+    secure.once('close', () => {
+      clearTimeout(timer);
+      reject(connected ? new NetFailure('tls', 'ECONNRESET', 'the server closed the connection during the TLS handshake') : new NetFailure('tcp', 'ECONNRESET', 'the connection closed'));
+    });
+  });
+  const cert = secure.getPeerCertificate();
+  const facts = tlsFacts(secure.getProtocol(), cert);
+  if (!secure.authorized) {
+    const reason = secure.authorizationError as unknown as Error | string | undefined;
+    const code = typeof reason === 'string' ? reason : (reason as NodeJS.ErrnoException | undefined)?.code ?? String(reason);
+    const text = OPENSSL_REASONS[code] ?? (typeof reason === 'string' ? reason : (reason?.message ?? code));
+    const hint = /EXPIRED|NOT_YET_VALID/.test(code) ? 'expired' : TRUST_CODES.has(code) ? 'trust' : 'other';
+    throw new NetFailure('tls', code, `certificate ${facts.subject} issued by ${facts.issuer}: ${text}`, hint);
+  }
+  if (servername) {
+    const mismatch = tls.checkServerIdentity(servername, cert);
+    if (mismatch) throw new NetFailure('tls', (mismatch as NodeJS.ErrnoException).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID', `certificate ${facts.subject}: ${mismatch.message}`, 'name');
+  }
+  secure.on('error', () => {});
+  return facts;
 }
 
 export function describeTls(f: TlsFacts): string {

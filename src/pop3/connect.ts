@@ -4,6 +4,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { secureContextFor } from '../net/connection.ts';
+import type { ReusableReads } from '../net/reusable-reads.ts';
 import { Pop3Error } from './errors.ts';
 
 export interface Pop3ConnectOptions {
@@ -23,6 +24,11 @@ export interface Pop3ConnectOptions {
   maxReplyBytes?: number;
   /** RETRs sent ahead by retrMany when the server offers PIPELINING, default 32. */
   pipelineWindow?: number;
+  /**
+   * For whoever takes the socket with detach() to relay it: reads go into these reused buffers
+   * (implicit TLS and plain only; after STLS, Node reads into fresh ones).
+   */
+  reads?: ReusableReads;
 }
 
 export interface Pop3Settings {
@@ -35,6 +41,7 @@ export interface Pop3Settings {
   maxLineBytes: number;
   maxReplyBytes: number;
   pipelineWindow: number;
+  reads: ReusableReads | undefined;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -57,6 +64,7 @@ export function settingsOf(options: Pop3ConnectOptions): Pop3Settings {
     maxLineBytes: positive('maxLineBytes', options.maxLineBytes, 64 * 1024),
     maxReplyBytes: positive('maxReplyBytes', options.maxReplyBytes, 64 * 1024 * 1024),
     pipelineWindow: positive('pipelineWindow', options.pipelineWindow, 32),
+    reads: options.reads,
   };
 }
 
@@ -106,10 +114,10 @@ function established<T extends net.Socket>(socket: T, event: 'connect' | 'secure
 
 /** A connected socket: TLS already up for 'implicit', plain otherwise. */
 export async function openSocket(s: Pop3Settings): Promise<net.Socket | tls.TLSSocket> {
-  const socket =
-    s.security === 'implicit'
-      ? await established(tls.connect({ host: s.host, port: s.port, ...tlsOptions(s) }), 'secureConnect', s, false)
-      : await established(net.connect({ host: s.host, port: s.port }), 'connect', s, false);
+  const onread = s.reads ? { onread: s.reads.onread } : {};
+  const opening = s.security === 'implicit' ? tls.connect({ host: s.host, port: s.port, ...tlsOptions(s), ...onread }) : net.connect({ host: s.host, port: s.port, ...onread });
+  s.reads?.attach(opening);
+  const socket = await established(opening, s.security === 'implicit' ? 'secureConnect' : 'connect', s, false);
   socket.setNoDelay(true);
   return socket;
 }

@@ -3,6 +3,7 @@
 // memory), TCP_NODELAY keeps small replies from waiting, and when either side ends or fails the
 // other is ended after what was already read has been written.
 import type { Socket } from 'node:net';
+import { reusableReadsOf } from '../net/reusable-reads.ts';
 
 /** After a client's half-close, how long the server may stay silent before it is told too. */
 const HALF_CLOSE_QUIET_MS = 2000;
@@ -35,18 +36,12 @@ export function relay(client: Socket, clientEarly: Buffer, server: Socket, serve
   };
   client.setNoDelay(true);
   server.setNoDelay(true);
-  client.on('data', (chunk: Buffer) => {
-    bytesFromClient += chunk.length;
-  });
-  server.on('data', (chunk: Buffer) => {
-    bytesToClient += chunk.length;
-  });
   if (clientEarly.length > 0) server.write(clientEarly);
   if (serverEarly.length > 0) client.write(serverEarly);
   // A client that half-closes (a script: commands, then shutdown) still gets every answer: the
   // server, which may not handle a half-close itself, is only told once it has gone quiet.
-  forward(client, server, () => server.setTimeout(HALF_CLOSE_QUIET_MS, () => server.end()));
-  forward(server, client, () => client.end());
+  forward(client, server, (n) => (bytesFromClient += n), () => server.setTimeout(HALF_CLOSE_QUIET_MS, () => server.end()));
+  forward(server, client, (n) => (bytesToClient += n), () => client.end());
 
   const done = new Promise<RelayResult>((resolve) => {
     let open = 2;
@@ -89,25 +84,40 @@ export function relay(client: Socket, clientEarly: Buffer, server: Socket, serve
 /**
  * from.pipe(to), except that what `from` yields in one turn of the event loop leaves in one write:
  * a TLS socket yields each record on its own (Dovecot's are 4 KiB), and a write per record costs
- * a system call, a TCP segment and a wake-up of the reader each.
+ * a system call, a TCP segment and a wake-up of the reader each. A socket opened with reusable
+ * reads (the upstream's) hands over its buffers, each given back once written.
  */
-function forward(from: Socket, to: Socket, onEnd: () => void): void {
+function forward(from: Socket, to: Socket, counted: (bytes: number) => void, onEnd: () => void): void {
   let corked = false;
   const flush = () => {
     corked = false;
     to.uncork();
   };
-  from.on('data', (chunk: Buffer) => {
+  /** Writes `chunk`; false when `to` is full and `from` should wait for its 'drain'. */
+  const pass = (chunk: Buffer, written?: () => void): boolean => {
+    counted(chunk.length);
     // Ended or destroyed: nothing more can reach that side (pipe() would have unpiped).
-    if (!to.writable) return;
+    if (!to.writable) {
+      written?.();
+      return true;
+    }
     if (!corked) {
       corked = true;
       to.cork();
       setImmediate(flush);
     }
-    if (!to.write(chunk)) from.pause();
-  });
+    return to.write(chunk, written);
+  };
   to.on('drain', () => from.resume());
   from.once('end', onEnd);
+  const reads = reusableReadsOf(from);
+  if (reads) {
+    // Returning false pauses `from` (its reads stop) until the 'drain' above.
+    reads.handOver((chunk, release) => pass(chunk, release));
+  } else {
+    from.on('data', (chunk: Buffer) => {
+      if (!pass(chunk)) from.pause();
+    });
+  }
   from.resume();
 }

@@ -10,7 +10,8 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { MailEndpoint } from '../../config/clouds.ts';
-import { LineConnection, connectTcp, resolveHost, startTls } from '../../net/connection.ts';
+import { LineConnection, connectTcp, connectTls, resolveHost } from '../../net/connection.ts';
+import { ReusableReads } from '../../net/reusable-reads.ts';
 import { encodeXoauth2 } from '../../net/sasl-xoauth2.ts';
 import { UpstreamError, upstreamFailure } from './errors.ts';
 import { imapLogin } from './imap.ts';
@@ -98,12 +99,15 @@ async function open(target: UpstreamTarget, where: string): Promise<LineConnecti
     if (err instanceof UpstreamError) throw new UpstreamError(err.code, `${where}: ${err.message}`);
     throw upstreamFailure(err, where, 'the address');
   }
-  const { socket } = await connectTcp(addresses, port, target.timeoutMs).catch((err: unknown) => {
+  if (security !== 'implicit') {
+    const { socket } = await connectTcp(addresses, port, target.timeoutMs).catch((err: unknown) => {
+      throw upstreamFailure(err, where, 'the connection');
+    });
+    return new LineConnection(socket, target.timeoutMs);
+  }
+  // The relay then moves the server's bytes through a few reused buffers (net/reusable-reads.ts).
+  const secure = await connectTls(addresses, port, host, target.caPem, target.timeoutMs, new ReusableReads()).catch((err: unknown) => {
     throw upstreamFailure(err, where, 'the connection');
-  });
-  if (security !== 'implicit') return new LineConnection(socket, target.timeoutMs);
-  const secure = await startTls(socket, host, target.caPem, target.timeoutMs).catch((err: unknown) => {
-    throw upstreamFailure(err, where, 'the TLS handshake');
   });
   return new LineConnection(secure.socket, target.timeoutMs);
 }

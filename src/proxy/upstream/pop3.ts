@@ -4,6 +4,7 @@
 import { Pop3Client } from '../../pop3/client.ts';
 import { Pop3Error } from '../../pop3/errors.ts';
 import { encodeXoauth2 } from '../../net/sasl-xoauth2.ts';
+import { ReusableReads } from '../../net/reusable-reads.ts';
 import { UpstreamError, serverWords, tlsWords, type UpstreamErrorCode } from './errors.ts';
 import type { UpstreamSession, UpstreamTarget } from './index.ts';
 
@@ -43,7 +44,7 @@ export async function pop3Login(target: UpstreamTarget, user: string, token: str
   const { host, port, security } = target.endpoint;
   let client: Pop3Client | undefined;
   try {
-    client = await Pop3Client.connect({ host, port, security, timeoutMs: target.timeoutMs, ...(target.caPem !== undefined ? { ca: target.caPem } : {}) });
+    client = await Pop3Client.connect({ host, port, security, timeoutMs: target.timeoutMs, reads: new ReusableReads(), ...(target.caPem !== undefined ? { ca: target.caPem } : {}) });
     const loginReply = await client.authXoauth2(user, token);
     const greeting = client.greeting;
     const { socket, leftover } = client.detach();
