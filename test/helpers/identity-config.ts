@@ -2,7 +2,6 @@
 // CA, its three apps (public desktop, web with a secret, service with a certificate) and one
 // mailbox per kind of grant.
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_IDS } from '../../src/emulator/scenario/default.ts';
 import { get } from 'node:http';
@@ -19,7 +18,8 @@ export interface TestConfig {
 }
 
 export async function writeTestConfig(emu: TestEmulator, extra: Record<string, unknown> = {}): Promise<TestConfig> {
-  const dir = await mkdtemp(join(tmpdir(), 'mailbridge-config-'));
+  // Inside the emulator's folder, so its close() removes it with everything else the test made.
+  const dir = await mkdtemp(join(emu.dataDir, 'config-'));
   const web = appById(emu, DEFAULT_IDS.webApp);
   const service = appById(emu, DEFAULT_IDS.serviceApp);
   const cert = service.certificates[0]!;
