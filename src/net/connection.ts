@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import net from 'node:net';
 import tls from 'node:tls';
 import { LineReader, LineTooLongError } from './line-reader.ts';
-import type { ReusableReads } from './reusable-reads.ts';
+import type { OnRead, ReusableReads } from './reusable-reads.ts';
 
 export class NetFailure extends Error {
   readonly stage: 'dns' | 'tcp' | 'tls';
@@ -44,10 +44,26 @@ export async function resolveHost(host: string): Promise<string[]> {
   }
 }
 
-/** Connects to the first address that answers. */
-export async function connectTcp(addresses: string[], port: number, timeoutMs: number): Promise<{ socket: net.Socket; address: string }> {
+/**
+ * Runs `attempt` on each address in turn until one succeeds. A NetFailure of stage 'tcp' moves on
+ * to the next address (and is reported as that address's, if it was the last); anything else stops.
+ */
+async function firstAnswering<T>(addresses: string[], port: number, attempt: (address: string) => Promise<T>): Promise<T> {
   let last: NetFailure | undefined;
   for (const address of addresses) {
+    try {
+      return await attempt(address);
+    } catch (err) {
+      if (!(err instanceof NetFailure) || err.stage !== 'tcp') throw err;
+      last = new NetFailure('tcp', err.code, `${address}:${port}: ${err.message}`);
+    }
+  }
+  throw last ?? new NetFailure('tcp', 'ENOADDR', 'no address to connect to');
+}
+
+/** Connects to the first address that answers. */
+export function connectTcp(addresses: string[], port: number, timeoutMs: number): Promise<{ socket: net.Socket; address: string }> {
+  return firstAnswering(addresses, port, async (address) => {
     try {
       const socket = await new Promise<net.Socket>((resolve, reject) => {
         const s = net.connect({ host: address, port });
@@ -67,11 +83,9 @@ export async function connectTcp(addresses: string[], port: number, timeoutMs: n
       });
       return { socket, address };
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'ECONNREFUSED';
-      last = new NetFailure('tcp', code, `${address}:${port}: ${code === 'ETIMEDOUT' ? `no answer within ${timeoutMs} ms` : (err as Error).message}`);
+      throw new NetFailure('tcp', (err as NodeJS.ErrnoException).code ?? 'ECONNREFUSED', (err as Error).message);
     }
-  }
-  throw last ?? new NetFailure('tcp', 'ENOADDR', 'no address to connect to');
+  });
 }
 
 export interface TlsFacts {
@@ -155,7 +169,7 @@ export async function startTls(socket: net.Socket, host: string, caPem: string |
  * startTls. With `reads`, the socket reads into its reused buffers (Node allows that only for a
  * socket it opens itself, not for TLS over an existing one).
  */
-export async function connectTls(
+export function connectTls(
   addresses: string[],
   port: number,
   host: string,
@@ -164,29 +178,20 @@ export async function connectTls(
   reads?: ReusableReads,
 ): Promise<{ socket: tls.TLSSocket; facts: TlsFacts }> {
   const servername = isIP(host) ? undefined : host;
-  let last: NetFailure | undefined;
-  for (const address of addresses) {
-    const secure = tls.connect({
-      host: address,
-      port,
-      ...(servername ? { servername } : {}),
-      secureContext: secureContextFor(caPem),
-      rejectUnauthorized: false,
-      ...(reads ? { onread: reads.onread } : {}),
-    });
-    reads?.attach(secure);
+  // A refused certificate is the server's answer (stage 'tls'): another address would not be trusted more.
+  return firstAnswering(addresses, port, async (address) => {
+    const connect = (extra: { onread?: OnRead }) =>
+      tls.connect({ host: address, port, ...(servername ? { servername } : {}), secureContext: secureContextFor(caPem), rejectUnauthorized: false, ...extra });
+    const secure = reads ? reads.open((onread) => connect({ onread })) : connect({});
     try {
       const facts = await verifiedHandshake(secure, servername, timeoutMs, false);
       secure.setNoDelay(true);
       return { socket: secure, facts };
     } catch (err) {
       secure.destroy();
-      // A refused certificate is the server's answer; another address would not be trusted more.
-      if (!(err instanceof NetFailure) || err.stage !== 'tcp') throw err;
-      last = new NetFailure('tcp', err.code, `${address}:${port}: ${err.message}`);
+      throw err;
     }
-  }
-  throw last ?? new NetFailure('tcp', 'ENOADDR', 'no address to connect to');
+  });
 }
 
 /**

@@ -33,25 +33,28 @@ function release(buffer: Buffer): void {
  */
 export type ReadConsumer = (chunk: Buffer, release: () => void) => boolean;
 
+/** Node's `onread` option. */
+export interface OnRead {
+  buffer: () => Buffer;
+  callback: (n: number, buffer: Buffer) => boolean;
+}
+
 const bySocket = new WeakMap<net.Socket, ReusableReads>();
 
 export class ReusableReads {
   #socket: net.Socket | undefined;
   #consumer: ReadConsumer | undefined;
-  /** Reads before attach() (none in practice: attach follows connect at once). */
-  #early: Buffer[] = [];
 
-  /** Give to net.connect / tls.connect (without `socket`), then attach() the socket it returns. */
-  readonly onread = {
-    buffer: take,
-    callback: (n: number, buffer: Buffer): boolean => this.#read(n, buffer),
-  };
-
-  /** The socket opened with `onread`: reads are pushed into it until handOver(). */
-  attach(socket: net.Socket): void {
+  /**
+   * The socket `connect` opens with the `onread` it is given (net.connect, or tls.connect without
+   * `socket`): its reads are pushed into its stream until handOver(). No read can come before
+   * this returns: reads only arrive from the event loop.
+   */
+  open<T extends net.Socket>(connect: (onread: OnRead) => T): T {
+    const socket = connect({ buffer: take, callback: (n, buffer) => this.#read(n, buffer) });
     this.#socket = socket;
     bySocket.set(socket, this);
-    for (const chunk of this.#early.splice(0)) socket.push(chunk);
+    return socket;
   }
 
   /**
@@ -61,7 +64,7 @@ export class ReusableReads {
    */
   handOver(consumer: ReadConsumer): void {
     const socket = this.#socket;
-    if (!socket) throw new Error('ReusableReads: handOver() before attach()');
+    if (!socket) throw new Error('ReusableReads: handOver() before open()');
     this.#consumer = consumer;
     for (let held = socket.read() as Buffer | null; held !== null; held = socket.read() as Buffer | null) consumer(held, noop);
   }
@@ -80,9 +83,7 @@ export class ReusableReads {
     buffer.copy(copy, 0, 0, n);
     release(buffer);
     // A full stream buffer says stop, as it does for a socket that reads on its own.
-    if (this.#socket) return this.#socket.push(copy);
-    this.#early.push(copy);
-    return true;
+    return this.#socket!.push(copy);
   }
 }
 

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { secureContextFor } from '../net/connection.ts';
-import type { ReusableReads } from '../net/reusable-reads.ts';
+import type { OnRead, ReusableReads } from '../net/reusable-reads.ts';
 import { Pop3Error } from './errors.ts';
 
 export interface Pop3ConnectOptions {
@@ -114,9 +114,9 @@ function established<T extends net.Socket>(socket: T, event: 'connect' | 'secure
 
 /** A connected socket: TLS already up for 'implicit', plain otherwise. */
 export async function openSocket(s: Pop3Settings): Promise<net.Socket | tls.TLSSocket> {
-  const onread = s.reads ? { onread: s.reads.onread } : {};
-  const opening = s.security === 'implicit' ? tls.connect({ host: s.host, port: s.port, ...tlsOptions(s), ...onread }) : net.connect({ host: s.host, port: s.port, ...onread });
-  s.reads?.attach(opening);
+  const connect = (extra: { onread?: OnRead }) =>
+    s.security === 'implicit' ? tls.connect({ host: s.host, port: s.port, ...tlsOptions(s), ...extra }) : net.connect({ host: s.host, port: s.port, ...extra });
+  const opening = s.reads ? s.reads.open((onread) => connect({ onread })) : connect({});
   const socket = await established(opening, s.security === 'implicit' ? 'secureConnect' : 'connect', s, false);
   socket.setNoDelay(true);
   return socket;

@@ -44,7 +44,9 @@ export async function pop3Login(target: UpstreamTarget, user: string, token: str
   const { host, port, security } = target.endpoint;
   let client: Pop3Client | undefined;
   try {
-    client = await Pop3Client.connect({ host, port, security, timeoutMs: target.timeoutMs, reads: new ReusableReads(), ...(target.caPem !== undefined ? { ca: target.caPem } : {}) });
+    // Over implicit TLS the relay then moves the server's bytes through reused buffers, as for IMAP.
+    const reads = security === 'implicit' ? { reads: new ReusableReads() } : {};
+    client = await Pop3Client.connect({ host, port, security, timeoutMs: target.timeoutMs, ...reads, ...(target.caPem !== undefined ? { ca: target.caPem } : {}) });
     const loginReply = await client.authXoauth2(user, token);
     const greeting = client.greeting;
     const { socket, leftover } = client.detach();
