@@ -109,7 +109,7 @@ export class BareRelay {
     children.add(child);
     child.once('exit', () => children.delete(child));
     const port = await new Promise<number>((resolve, reject) => {
-      child.stdout!.setEncoding('utf8').once('data', (text: string) => resolve(Number(text.trim())));
+      child.stdout.setEncoding('utf8').once('data', (text: string) => resolve(Number(text.trim())));
       child.once('exit', (code, signal) => reject(new Error(`the bare relay exited (${code ?? signal})`)));
       child.once('error', reject);
     });
@@ -150,7 +150,7 @@ export class ProxyProcess {
     const stderr: string[] = [];
     // Always drained, so the proxy never waits on a full pipe; the last lines are kept.
     let partial = '';
-    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
       const lines = (partial + text).split('\n');
       partial = lines.pop() ?? '';
       stderr.push(...lines);
@@ -160,7 +160,7 @@ export class ProxyProcess {
       const line = await new Promise<string>((resolve, reject) => {
         let out = '';
         const timer = setTimeout(() => reject(new Error(`the proxy printed no listeners within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-        child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+        child.stdout.setEncoding('utf8').on('data', (text: string) => {
           out += text;
           for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
             const line = out.slice(0, nl);

@@ -224,8 +224,8 @@ async function verifiedHandshake(secure: tls.TLSSocket, servername: string | und
   const cert = secure.getPeerCertificate();
   const facts = tlsFacts(secure.getProtocol(), cert);
   if (!secure.authorized) {
-    const reason = secure.authorizationError as unknown as Error | string | undefined;
-    const code = typeof reason === 'string' ? reason : (reason as NodeJS.ErrnoException | undefined)?.code ?? String(reason);
+    const reason = secure.authorizationError as unknown as NodeJS.ErrnoException | string | undefined;
+    const code = typeof reason === 'string' ? reason : (reason)?.code ?? String(reason);
     const text = OPENSSL_REASONS[code] ?? (typeof reason === 'string' ? reason : (reason?.message ?? code));
     const hint = /EXPIRED|NOT_YET_VALID/.test(code) ? 'expired' : TRUST_CODES.has(code) ? 'trust' : 'other';
     throw new NetFailure('tls', code, `certificate ${facts.subject} issued by ${facts.issuer}: ${text}`, hint);
@@ -310,7 +310,7 @@ export class LineConnection {
       this.close();
       throw new NetFailure('tls', 'EARLY_DATA', 'the server sent data before the TLS handshake (refused: it could be injected)');
     }
-    const { socket, facts } = await startTls(this.#socket as net.Socket, host, caPem, this.#timeoutMs);
+    const { socket, facts } = await startTls(this.#socket, host, caPem, this.#timeoutMs);
     this.#socket = socket;
     this.#reader = new LineReader(socket, { maxLineBytes: 64 * 1024 });
     return facts;

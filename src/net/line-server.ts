@@ -84,7 +84,7 @@ export class LineSession {
       this.reader = new LineReader(this.socket, this.#readerOptions);
       return false;
     }
-    const secure = new tls.TLSSocket(this.socket as net.Socket, { isServer: true, key: material.key, cert: material.cert });
+    const secure = new tls.TLSSocket(this.socket, { isServer: true, key: material.key, cert: material.cert });
     secure.on('error', () => {});
     await new Promise<void>((resolve, reject) => {
       secure.once('secure', resolve);

@@ -124,7 +124,7 @@ export async function openSocket(s: Pop3Settings): Promise<net.Socket | tls.TLSS
 
 /** The TLS handshake over an already connected socket (after STLS). */
 export async function upgradeSocket(plain: net.Socket | tls.TLSSocket, s: Pop3Settings): Promise<tls.TLSSocket> {
-  const secure = await established(tls.connect({ socket: plain as net.Socket, ...tlsOptions(s) }), 'secureConnect', s, true);
+  const secure = await established(tls.connect({ socket: plain, ...tlsOptions(s) }), 'secureConnect', s, true);
   secure.setNoDelay(true);
   return secure;
 }

@@ -34,7 +34,7 @@ export interface CertificateRequest {
 const DAY_MS = 86_400_000;
 
 async function newKeyPair(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return (await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify']));
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {

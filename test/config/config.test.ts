@@ -52,7 +52,7 @@ describe('configuration', () => {
     assert.equal(loaded.config.apps.desktop?.cloud, 'global');
     assert.deepEqual(loaded.config.mailboxes['alice@contoso.com']?.protocols, ['imap', 'smtp']);
     assert.equal(loaded.dataDir, '/var/lib/x/mailbridge');
-    assert.equal(resolveCloud(loaded, loaded.config.apps.desktop!).imap.host, 'outlook.office365.com');
+    assert.equal(resolveCloud(loaded, loaded.config.apps.desktop).imap.host, 'outlook.office365.com');
   });
 
   it('flags a GUID-shaped client secret as the Secret ID', async () => {

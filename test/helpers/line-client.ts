@@ -16,7 +16,7 @@ export interface LineClientOptions {
 
 /** The client side of STARTTLS: the same connection, now over TLS trusting `ca`. */
 export async function upgradeToTls(socket: net.Socket | tls.TLSSocket, ca: string): Promise<tls.TLSSocket> {
-  const secure = tls.connect({ socket: socket as net.Socket, ca, servername: 'localhost' });
+  const secure = tls.connect({ socket: socket, ca, servername: 'localhost' });
   await new Promise<void>((resolve, reject) => {
     secure.once('secureConnect', () => resolve());
     secure.once('error', reject);

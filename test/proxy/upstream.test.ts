@@ -119,7 +119,7 @@ interface Scripted {
 async function scripted(cert: CertificateWithKey, script: (io: ScriptIo) => Promise<void>): Promise<Scripted> {
   let finish!: (err?: unknown) => void;
   const done = new Promise<void>((resolve, reject) => {
-    finish = (err?: unknown) => (err === undefined ? resolve() : reject(err as Error));
+    finish = (err?: unknown) => (err === undefined ? resolve() : reject(err));
   });
   const sockets = new Set<net.Socket>();
   const server = tls.createServer({ key: cert.keyPem, cert: cert.certPem }, (socket) => {

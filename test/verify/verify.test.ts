@@ -135,7 +135,7 @@ describe('mailbridge verify', () => {
     if (step) assert.equal(result.steps.find((s) => !s.ok)?.name, step, JSON.stringify(result.steps, null, 2));
     assert.equal(run.code, 1);
     assert.equal(run.report!.ok, false);
-    return result.cause!;
+    return result.cause;
   }
 
   before(async () => {
@@ -192,7 +192,7 @@ describe('mailbridge verify', () => {
     assert.equal(report.token?.aud, 'https://outlook.office.com');
     assert.equal(report.token?.tid, DEFAULT_IDS.tenant);
     assert.equal(report.token?.appid, DEFAULT_IDS.desktopApp);
-    assert.ok(Date.parse(report.token!.expiresAt!) > Date.now());
+    assert.ok(Date.parse(report.token.expiresAt!) > Date.now());
     const expected: Record<Protocol, string[]> = {
       imap: ['dns', 'tcp', 'tls', 'greeting', 'capabilities', 'token', 'login', 'mailbox', 'logout'],
       pop: ['dns', 'tcp', 'tls', 'greeting', 'capabilities', 'token', 'login', 'mailbox', 'logout'],

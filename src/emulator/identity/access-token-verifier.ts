@@ -22,7 +22,7 @@ export async function verifyAccessToken(state: IdentityState, token: string): Pr
       algorithms: ['RS256'],
       currentDate: new Date(state.clock.nowMs()),
     });
-    return { ok: true, claims: payload as JWTPayload & Record<string, unknown> };
+    return { ok: true, claims: payload };
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'ERR_JWT_EXPIRED') return { ok: false, reason: 'expired' };

@@ -84,7 +84,7 @@ describe('real IMAP clients against the emulator', () => {
         assert.equal(message.envelope?.from?.[0]?.address, 'sender2@fabrikam.example');
         assert.equal(message.flags?.size, 0);
 
-        assert.equal(await client.messageFlagsAdd({ uid: '2' } as never, ['\\Flagged', '\\Seen'], { uid: true }), true);
+        assert.equal(await client.messageFlagsAdd({ uid: '2' }, ['\\Flagged', '\\Seen'], { uid: true }), true);
         const other = imapflow('alice@contoso.com', token);
         await other.connect();
         await other.mailboxOpen('INBOX', { readOnly: true });

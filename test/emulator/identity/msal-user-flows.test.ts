@@ -46,11 +46,11 @@ describe('msal-node user flows against the emulator', () => {
     assert.equal(result.account?.tenantId, DEFAULT_IDS.tenant);
 
     // The access token is still fresh, so a silent call is answered from MSAL's cache...
-    const cached = await pca.acquireTokenSilent({ account: result.account!, scopes: [IMAP] });
+    const cached = await pca.acquireTokenSilent({ account: result.account, scopes: [IMAP] });
     assert.equal(cached.accessToken, result.accessToken);
     // ...and a forced one redeems the refresh token MSAL keeps in its cache.
     const before = (await emu.counters()).token?.refresh_token ?? 0;
-    const refreshed = await pca.acquireTokenSilent({ account: result.account!, scopes: [IMAP], forceRefresh: true });
+    const refreshed = await pca.acquireTokenSilent({ account: result.account, scopes: [IMAP], forceRefresh: true });
     assert.notEqual(refreshed.accessToken, result.accessToken);
     assert.equal(decodeJwt(refreshed.accessToken).upn, 'alice@contoso.com');
     assert.equal((await emu.counters()).token?.refresh_token, before + 1);
