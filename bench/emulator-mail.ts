@@ -44,7 +44,11 @@ try {
   const tls = await issueServerCertificate(authority, { commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   const dovecot = await startDovecot({ issuer: `https://sts.windows.net/${DEFAULT_IDS.tenant}/`, keysDir: emu.running.dovecotKeysDir, tls });
   try {
-    await seedMaildir(dovecot, USER, Array.from({ length: count }, (_, i) => generatedMessage(USER, i + 1, size)));
+    await seedMaildir(
+      dovecot,
+      USER,
+      Array.from({ length: count }, (_, i) => generatedMessage(USER, i + 1, size)),
+    );
     const ports = emu.running.mailPorts;
     const rows = [];
     for (const protocol of ['POP3', 'IMAP'] as const) {

@@ -144,7 +144,11 @@ try {
       [
         { downloader: 'mailbridge Pop3Client (retrMany, pipelined)', 'MB/s': client, 'runs (MB/s)': clientRates.map((r) => r.toFixed(1)).join(' ') },
         { downloader: 'curl (one invocation, one connection)', 'MB/s': curl, 'runs (MB/s)': curlRates.map((r) => r.toFixed(1)).join(' ') },
-        { downloader: 'for reference: Pop3Client, one RETR at a time', 'MB/s': median(oneByOneRates), 'runs (MB/s)': oneByOneRates.map((r) => r.toFixed(1)).join(' ') },
+        {
+          downloader: 'for reference: Pop3Client, one RETR at a time',
+          'MB/s': median(oneByOneRates),
+          'runs (MB/s)': oneByOneRates.map((r) => r.toFixed(1)).join(' '),
+        },
       ],
       {
         messages: `${count} x ${size} bytes (${(expected / 1e6).toFixed(1)} MB)`,

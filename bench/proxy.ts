@@ -294,7 +294,16 @@ async function slowReader(relayer: Relayer, login: ImapLogin, uids: Uids): Promi
     await answer;
     if (outcome !== 'running' && outcome !== 'complete') throw new Error(`the slow read failed after ${readBytes} bytes: ${outcome}`);
     await sleep(1000);
-    return { baselineBytes: baseline, maxBytes, maxGrowthBytes: maxBytes - baseline, afterBytes: rssOf(relayer.pid), samples, readBytes, readSeconds, timeline };
+    return {
+      baselineBytes: baseline,
+      maxBytes,
+      maxGrowthBytes: maxBytes - baseline,
+      afterBytes: rssOf(relayer.pid),
+      samples,
+      readBytes,
+      readSeconds,
+      timeline,
+    };
   } finally {
     sampler.stop();
     wire.close();
@@ -319,7 +328,10 @@ try {
   const limits = { processes: Math.max(1000, crowd * 2), clients: Math.max(5000, crowd * 10) };
   await raiseDovecotLimits(d, limits);
   progress(`seeding ${MAILBOX}: 1 x 10 MiB and ${fetches} x 1 KiB in INBOX, 1 x 100 MiB in ${BIG_FOLDER}`);
-  await seedFolder(d, MAILBOX, 'INBOX', [generatedMessage(MAILBOX, 1, BIG), ...Array.from({ length: fetches }, (_, i) => generatedMessage(MAILBOX, i + 2, SMALL))]);
+  await seedFolder(d, MAILBOX, 'INBOX', [
+    generatedMessage(MAILBOX, 1, BIG),
+    ...Array.from({ length: fetches }, (_, i) => generatedMessage(MAILBOX, i + 2, SMALL)),
+  ]);
   await seedFolder(d, MAILBOX, BIG_FOLDER, [generatedMessage(MAILBOX, 1000, HUGE)]);
 
   // The proxy's configuration: the emulator's cloud, plain listeners whose upstream is Dovecot.
@@ -405,7 +417,11 @@ try {
         ratio,
         bareRatio: m.bare / m.direct,
         runs: { direct: r.direct.map(rate), proxy: r.proxy.map(rate), bare: r.bare.map(rate) },
-        clientBytesPerRead: { direct: median(r.direct.map((x) => x.bytes / x.reads)), proxy: median(r.proxy.map((x) => x.bytes / x.reads)), bare: median(r.bare.map((x) => x.bytes / x.reads)) },
+        clientBytesPerRead: {
+          direct: median(r.direct.map((x) => x.bytes / x.reads)),
+          proxy: median(r.proxy.map((x) => x.bytes / x.reads)),
+          bare: median(r.bare.map((x) => x.bytes / x.reads)),
+        },
       };
     }
   }
@@ -541,7 +557,12 @@ try {
       seconds: slowSeconds,
       sampleEveryMs: 100,
       proxy: { ...slow, achievedBytesPerSecond: slow.readBytes / slow.readSeconds, timeline: timeline(slow) },
-      proxySmallYoungGeneration: { nodeFlags: ['--max-semi-space-size=1'], ...small, achievedBytesPerSecond: small.readBytes / small.readSeconds, timeline: timeline(small) },
+      proxySmallYoungGeneration: {
+        nodeFlags: ['--max-semi-space-size=1'],
+        ...small,
+        achievedBytesPerSecond: small.readBytes / small.readSeconds,
+        timeline: timeline(small),
+      },
       bare: { ...slowBare, achievedBytesPerSecond: slowBare.readBytes / slowBare.readSeconds, timeline: timeline(slowBare) },
     };
   }

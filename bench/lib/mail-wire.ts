@@ -119,10 +119,13 @@ export class Wire {
     const excess = this.received - p.base - allowed;
     if (excess <= 0) return;
     this.socket.pause();
-    p.timer = setTimeout(() => {
-      p.timer = undefined;
-      this.socket.resume();
-    }, Math.ceil((excess / p.bytesPerSecond) * 1000));
+    p.timer = setTimeout(
+      () => {
+        p.timer = undefined;
+        this.socket.resume();
+      },
+      Math.ceil((excess / p.bytesPerSecond) * 1000),
+    );
   }
 
   send(text: string): void {

@@ -105,7 +105,10 @@ export class BareRelay {
   }
 
   static async start(upstreamPort: number, caFile: string): Promise<BareRelay> {
-    const child = spawn(process.execPath, [join(ROOT, 'bench', 'lib', 'bare-relay.ts'), String(upstreamPort), caFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(ROOT, 'bench', 'lib', 'bare-relay.ts'), String(upstreamPort), caFile], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     children.add(child);
     child.once('exit', () => children.delete(child));
     const port = await new Promise<number>((resolve, reject) => {
@@ -144,7 +147,10 @@ export class ProxyProcess {
 
   /** `nodeFlags`: for investigations only, e.g. ['--trace-gc'] (its lines go to stderr's tail). */
   static async start(configFile: string, nodeFlags: string[] = []): Promise<ProxyProcess> {
-    const child = spawn(process.execPath, [...nodeFlags, MAIN, 'proxy', 'run', '--json', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeFlags, MAIN, 'proxy', 'run', '--json', '--config', configFile], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(child);
     child.once('exit', () => children.delete(child));
     const stderr: string[] = [];

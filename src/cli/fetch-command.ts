@@ -177,7 +177,9 @@ export function registerFetchCommand(program: Command): void {
           const grant = resolveGrant(ctx.loaded, mailbox);
           const protocol = flags.protocol ?? grant.mailbox.protocols.find((p) => p === 'pop' || p === 'imap');
           if (protocol !== 'pop' && protocol !== 'imap') {
-            process.stderr.write(`mailbridge fetch: ${grant.address} is configured for neither pop nor imap; add one to its "protocols", or pass --protocol pop|imap\n`);
+            process.stderr.write(
+              `mailbridge fetch: ${grant.address} is configured for neither pop nor imap; add one to its "protocols", or pass --protocol pop|imap\n`,
+            );
             return EXIT.usage;
           }
           const dir = resolve(flags.out);
@@ -188,7 +190,9 @@ export function registerFetchCommand(program: Command): void {
             progress: true,
             onFile: (path) => process.stdout.write(`${path}\n`),
           });
-          process.stderr.write(`${count === 0 ? 'No new messages' : `${count} message${count === 1 ? '' : 's'} written`} to ${dir}${flags.delete && count > 0 ? ' and removed from the server' : ''}.\n`);
+          process.stderr.write(
+            `${count === 0 ? 'No new messages' : `${count} message${count === 1 ? '' : 's'} written`} to ${dir}${flags.delete && count > 0 ? ' and removed from the server' : ''}.\n`,
+          );
         } finally {
           await ctx.close();
         }

@@ -14,7 +14,14 @@ const CONFIG_HELP = 'configuration file (default: $MAILBRIDGE_CONFIG or ~/.confi
 
 /** Opens the system browser when there is one (a desktop session); false otherwise. */
 async function openBrowser(url: string): Promise<boolean> {
-  const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : process.env.DISPLAY || process.env.WAYLAND_DISPLAY ? 'xdg-open' : undefined;
+  const opener =
+    process.platform === 'darwin'
+      ? 'open'
+      : process.platform === 'win32'
+        ? 'explorer'
+        : process.env.DISPLAY || process.env.WAYLAND_DISPLAY
+          ? 'xdg-open'
+          : undefined;
   if (!opener) return false;
   return new Promise((resolve) => {
     const child = spawn(opener, [url], { stdio: 'ignore', detached: true });
@@ -54,7 +61,9 @@ export function registerIdentityCommands(program: Command): void {
             openBrowser,
             ...(process.stdin.isTTY ? { paste: process.stdin } : {}),
           });
-          process.stderr.write(`Signed in: ${meta.mailbox}${meta.account ? ` as ${meta.account.username}` : ' (app-only)'}; the grant is stored encrypted in ${ctx.loaded.dataDir}.\n`);
+          process.stderr.write(
+            `Signed in: ${meta.mailbox}${meta.account ? ` as ${meta.account.username}` : ' (app-only)'}; the grant is stored encrypted in ${ctx.loaded.dataDir}.\n`,
+          );
         } finally {
           await ctx.close();
         }
@@ -118,7 +127,9 @@ export function registerIdentityCommands(program: Command): void {
             process.stdout.write('No mailboxes are configured.\n');
           } else {
             for (const r of rows) {
-              process.stdout.write(`${r.mailbox}  ${r.grant}  ${r.status}${'account' in r ? `  as ${r.account}` : ''}${'accessTokenExpiresAt' in r ? `  token until ${r.accessTokenExpiresAt}` : ''}\n`);
+              process.stdout.write(
+                `${r.mailbox}  ${r.grant}  ${r.status}${'account' in r ? `  as ${r.account}` : ''}${'accessTokenExpiresAt' in r ? `  token until ${r.accessTokenExpiresAt}` : ''}\n`,
+              );
               if ('reason' in r) process.stdout.write(`    ${r.reason}\n`);
             }
           }

@@ -121,7 +121,12 @@ function summaryOf(configPath: string, files: string[], raw: RawConfig): InitSum
     apps: Object.fromEntries(
       Object.entries(raw.apps).map(([name, app]) => [
         name,
-        { clientId: app.clientId, tenant: app.tenant, cloud: app.cloud, credential: app.certificate ? 'certificate' : app.clientSecret !== undefined ? 'secret' : 'none' },
+        {
+          clientId: app.clientId,
+          tenant: app.tenant,
+          cloud: app.cloud,
+          credential: app.certificate ? 'certificate' : app.clientSecret !== undefined ? 'secret' : 'none',
+        },
       ]),
     ),
     mailboxes: Object.entries(raw.mailboxes).map(([address, m]) => ({ address, app: m.app, grant: m.grant, protocols: m.protocols })),
@@ -194,46 +199,64 @@ const liveScenarioSchema = z.object({
 export type LiveScenario = z.infer<typeof liveScenarioSchema>;
 
 function describeFetchError(err: NodeJS.ErrnoException, url: string, caFile: string): string {
-  const tls = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE']);
-  if (err.code && tls.has(err.code)) return `the server's certificate is not signed by the CA in ${caFile} (${err.code}); pass --ca <the ca path printed by mailbridge emulator>`;
+  const tls = new Set([
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'CERT_SIGNATURE_FAILURE',
+  ]);
+  if (err.code && tls.has(err.code))
+    return `the server's certificate is not signed by the CA in ${caFile} (${err.code}); pass --ca <the ca path printed by mailbridge emulator>`;
   if (err.code === 'ECONNREFUSED') return `nothing answers at ${url}; is \`mailbridge emulator\` running, and is this the identity URL it printed?`;
   if (err.code === 'ENOTFOUND') return `no such host in ${url}`;
-  if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `the certificate does not name this host; use the identity URL exactly as mailbridge emulator printed it`;
+  if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return `the certificate does not name this host; use the identity URL exactly as mailbridge emulator printed it`;
   return err.message;
 }
 
 /** GET over HTTPS trusting only `caPem`, at most MAX_SCENARIO_BYTES, within FETCH_TIMEOUT_MS. */
 function fetchJson(url: string, caPem: string, caFile: string): Promise<unknown> {
   return new Promise((resolvePromise, reject) => {
-    const req = request(url, { ca: caPem, headers: { accept: 'application/json' }, timeout: FETCH_TIMEOUT_MS, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new InitError(`${url} answered HTTP ${res.statusCode ?? '?'}; give the identity URL that mailbridge emulator printed (https://localhost:<port>)`, EXIT.unavailable));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_SCENARIO_BYTES) {
-          req.destroy();
-          reject(new InitError(`${url} sent more than ${MAX_SCENARIO_BYTES / 1024 / 1024} MiB; that is not an emulator scenario`, EXIT.unavailable));
+    const req = request(
+      url,
+      { ca: caPem, headers: { accept: 'application/json' }, timeout: FETCH_TIMEOUT_MS, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) },
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(
+            new InitError(
+              `${url} answered HTTP ${res.statusCode ?? '?'}; give the identity URL that mailbridge emulator printed (https://localhost:<port>)`,
+              EXIT.unavailable,
+            ),
+          );
           return;
         }
-        chunks.push(chunk);
-      });
-      res.on('end', () => {
-        try {
-          resolvePromise(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-        } catch {
-          reject(new InitError(`${url} did not answer with JSON; give the identity URL that mailbridge emulator printed`, EXIT.config));
-        }
-      });
-      res.on('error', (err) => reject(new InitError(`cannot fetch ${url}: ${err.message}`, EXIT.unavailable)));
-    });
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_SCENARIO_BYTES) {
+            req.destroy();
+            reject(new InitError(`${url} sent more than ${MAX_SCENARIO_BYTES / 1024 / 1024} MiB; that is not an emulator scenario`, EXIT.unavailable));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => {
+          try {
+            resolvePromise(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          } catch {
+            reject(new InitError(`${url} did not answer with JSON; give the identity URL that mailbridge emulator printed`, EXIT.config));
+          }
+        });
+        res.on('error', (err) => reject(new InitError(`cannot fetch ${url}: ${err.message}`, EXIT.unavailable)));
+      },
+    );
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${FETCH_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
     req.on('error', (err: NodeJS.ErrnoException) => {
-      const why = err.name === 'AbortError' || err.name === 'TimeoutError' ? `no answer within ${FETCH_TIMEOUT_MS / 1000} s` : describeFetchError(err, url, caFile);
+      const why =
+        err.name === 'AbortError' || err.name === 'TimeoutError' ? `no answer within ${FETCH_TIMEOUT_MS / 1000} s` : describeFetchError(err, url, caFile);
       reject(new InitError(`cannot fetch ${url}: ${why}`, EXIT.unavailable));
     });
     req.end();
@@ -247,14 +270,18 @@ function scenarioUrl(identity: string): string {
   } catch {
     throw new InitError(`--emulator must be the identity URL that mailbridge emulator printed (https://localhost:<port>), not "${identity}"`, EXIT.usage);
   }
-  if (url.protocol !== 'https:') throw new InitError(`--emulator must be an https:// URL (the identity line mailbridge emulator printed), not "${identity}"`, EXIT.usage);
+  if (url.protocol !== 'https:')
+    throw new InitError(`--emulator must be an https:// URL (the identity line mailbridge emulator printed), not "${identity}"`, EXIT.usage);
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}/_emulator/scenario`;
 }
 
 async function loadCa(flags: InitFlags, env: NodeJS.ProcessEnv): Promise<{ caPem: string; caFile: string }> {
   const caFile = flags.ca ?? env.NODE_EXTRA_CA_CERTS;
   if (!caFile) {
-    throw new InitError('the emulator uses its own CA; pass --ca <path printed by mailbridge emulator> (its "ca" line), or set NODE_EXTRA_CA_CERTS to it', EXIT.usage);
+    throw new InitError(
+      'the emulator uses its own CA; pass --ca <path printed by mailbridge emulator> (its "ca" line), or set NODE_EXTRA_CA_CERTS to it',
+      EXIT.usage,
+    );
   }
   const path = resolve(caFile);
   try {
@@ -333,18 +360,27 @@ export function emulatorConfig(scenario: LiveScenario, options: { configPath: st
     const stem = basename(options.configPath).replace(/\.json$/i, '');
     const certFile = `${stem}.service.crt`;
     const keyFile = `${stem}.service.key`;
-    files.push({ path: join(dirname(options.configPath), certFile), content: certificate.certPem! }, { path: join(dirname(options.configPath), keyFile), content: certificate.keyPem! });
+    files.push(
+      { path: join(dirname(options.configPath), certFile), content: certificate.certPem! },
+      { path: join(dirname(options.configPath), keyFile), content: certificate.keyPem! },
+    );
     raw.apps.service = { cloud, tenant: orgTenant, clientId: service.clientId, certificate: { certFile, keyFile } };
     const shared =
-      scenario.exchange.mailboxes.find((m) => m.tenant === org.id && m.kind === 'shared' && m.permissions.some((p) => p.principal === sp.objectId && p.accessRights.includes('FullAccess'))) ??
-      scenario.exchange.mailboxes.find((m) => m.tenant === org.id && m.permissions.some((p) => p.principal === sp.objectId && p.accessRights.includes('FullAccess')));
+      scenario.exchange.mailboxes.find(
+        (m) => m.tenant === org.id && m.kind === 'shared' && m.permissions.some((p) => p.principal === sp.objectId && p.accessRights.includes('FullAccess')),
+      ) ??
+      scenario.exchange.mailboxes.find(
+        (m) => m.tenant === org.id && m.permissions.some((p) => p.principal === sp.objectId && p.accessRights.includes('FullAccess')),
+      );
     if (shared) raw.mailboxes[shared.address] = { app: 'service', grant: 'client_credentials', protocols };
     else notes.push(`no mailbox grants FullAccess to the service app's service principal ${sp.objectId}, so no mailbox uses client credentials`);
   } else {
     notes.push('the scenario has no app registered in Exchange with a certificate, so no mailbox uses client credentials');
   }
 
-  const personalApp = /PersonalMicrosoftAccount/.test(desktop.signInAudience) ? desktop : scenario.apps.find((a) => a.publicClient && /PersonalMicrosoftAccount/.test(a.signInAudience));
+  const personalApp = /PersonalMicrosoftAccount/.test(desktop.signInAudience)
+    ? desktop
+    : scenario.apps.find((a) => a.publicClient && /PersonalMicrosoftAccount/.test(a.signInAudience));
   const personalUser = consumer ? scenario.users.find((u) => u.tenant === consumer.id && mailboxOf(u.userPrincipalName)) : undefined;
   if (personalApp && personalUser) {
     raw.apps['desktop-personal'] = { cloud, tenant: 'consumers', clientId: personalApp.clientId };
@@ -368,7 +404,10 @@ async function initFromEmulator(flags: InitFlags, configPath: string, env: NodeJ
   const { raw, files, notes } = emulatorConfig(parsed.data, { configPath, caFile });
   const problems = configProblems(raw);
   if (problems.length > 0) {
-    throw new InitError(`the configuration made from the emulator's scenario is not valid:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, EXIT.config);
+    throw new InitError(
+      `the configuration made from the emulator's scenario is not valid:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`,
+      EXIT.config,
+    );
   }
   // Certificate files first: the configuration names them.
   await writePrivateFiles([...files, { path: configPath, content: configText(raw) }], force);
@@ -492,7 +531,8 @@ function candidate(a: Answers): RawConfig {
   }
   if (a.scenario === 'web') app.redirectUri = a.redirectUri ?? PLACEHOLDER.redirectUri;
   const mailboxes: Record<string, RawMailbox> = {};
-  for (const address of a.mailboxes ?? [PLACEHOLDER.mailbox]) mailboxes[address] = { app: a.scenario, grant, protocols: (a.protocols ?? ['imap']) as Protocol[] };
+  for (const address of a.mailboxes ?? [PLACEHOLDER.mailbox])
+    mailboxes[address] = { app: a.scenario, grant, protocols: (a.protocols ?? ['imap']) as Protocol[] };
   return { apps: { [a.scenario]: app }, mailboxes };
 }
 
@@ -569,11 +609,17 @@ async function initInteractive(flags: InitFlags, configPath: string): Promise<vo
       choice<SetupScenario>({ '1': 'desktop', '2': 'web', '3': 'service', desktop: 'desktop', web: 'web', service: 'service' }, 'answer 1, 2 or 3'),
     );
     answers = { scenario };
-    answers = await askUntil(prompter, `Cloud (${CLOUD_NAMES.join(', ')}) [global]: `, (a) => checkWith({ ...answers, cloud: a === '' ? 'global' : a.toLowerCase() }));
-    const tenantHint = scenario === 'service' ? 'your Directory (tenant) ID or a verified domain' : 'Directory (tenant) ID, a verified domain, organizations, common or consumers';
+    answers = await askUntil(prompter, `Cloud (${CLOUD_NAMES.join(', ')}) [global]: `, (a) =>
+      checkWith({ ...answers, cloud: a === '' ? 'global' : a.toLowerCase() }),
+    );
+    const tenantHint =
+      scenario === 'service'
+        ? 'your Directory (tenant) ID or a verified domain'
+        : 'Directory (tenant) ID, a verified domain, organizations, common or consumers';
     answers = await askUntil(prompter, `Tenant (${tenantHint}): `, (a) => {
       const personal = ['common', 'consumers'].includes(a.toLowerCase());
-      if (personal && answers.cloud !== 'global') return { problems: [`personal Microsoft accounts exist only in the global cloud; give your tenant id or domain`] };
+      if (personal && answers.cloud !== 'global')
+        return { problems: [`personal Microsoft accounts exist only in the global cloud; give your tenant id or domain`] };
       return checkWith({ ...answers, tenant: a });
     });
     answers = await askUntil(prompter, 'Application (client) ID (App registrations > your app > Overview): ', (a) => checkWith({ ...answers, clientId: a }));
@@ -581,7 +627,11 @@ async function initInteractive(flags: InitFlags, configPath: string): Promise<vo
       const grant = await askUntil(
         prompter,
         'Sign-in:\n  1  authorization code (a browser on this machine)\n  2  device code (headless: a code to enter on any device)\nChoose 1 or 2 [1]: ',
-        choice<GrantType>({ '1': 'authorization_code', '2': 'device_code', authorization_code: 'authorization_code', device_code: 'device_code' }, 'answer 1 or 2', 'authorization_code'),
+        choice<GrantType>(
+          { '1': 'authorization_code', '2': 'device_code', authorization_code: 'authorization_code', device_code: 'device_code' },
+          'answer 1 or 2',
+          'authorization_code',
+        ),
       );
       answers = { ...answers, grant };
     }
@@ -607,13 +657,27 @@ async function initInteractive(flags: InitFlags, configPath: string): Promise<vo
         answers = { ...answers, certificate: await askCertificate(prompter) };
       }
     }
-    answers = await askUntil(prompter, `Mailbox address(es), separated by commas or spaces${scenario === 'service' ? '' : ' (each signs in as itself)'}: `, (a) => {
-      const mailboxes = [...new Set(a.split(/[\s,;]+/).filter(Boolean))];
-      if (mailboxes.length === 0) return { problems: ['give at least one mailbox address, e.g. support@contoso.com'] };
-      return checkWith({ ...answers, mailboxes });
-    });
+    answers = await askUntil(
+      prompter,
+      `Mailbox address(es), separated by commas or spaces${scenario === 'service' ? '' : ' (each signs in as itself)'}: `,
+      (a) => {
+        const mailboxes = [...new Set(a.split(/[\s,;]+/).filter(Boolean))];
+        if (mailboxes.length === 0) return { problems: ['give at least one mailbox address, e.g. support@contoso.com'] };
+        return checkWith({ ...answers, mailboxes });
+      },
+    );
     answers = await askUntil(prompter, 'Protocols (imap, pop, smtp) [imap, smtp]: ', (a) => {
-      const protocols = a === '' ? ['imap', 'smtp'] : [...new Set(a.toLowerCase().split(/[\s,;]+/).filter(Boolean))];
+      const protocols =
+        a === ''
+          ? ['imap', 'smtp']
+          : [
+              ...new Set(
+                a
+                  .toLowerCase()
+                  .split(/[\s,;]+/)
+                  .filter(Boolean),
+              ),
+            ];
       return checkWith({ ...answers, protocols });
     });
     if (scenario === 'service') {
@@ -622,9 +686,10 @@ async function initInteractive(flags: InitFlags, configPath: string): Promise<vo
         'Object ID of the Enterprise application (Enterprise applications > your app > Overview > Object ID;\nNOT the Object ID on the App registration page). Empty to fill it in later: ',
         (a) => {
           if (a === '') return { value: '' };
-          if (!isGuid(a)) return { problems: ['must be a GUID like 00000000-0000-0000-0000-000000000000 (Enterprise applications > your app > Overview > Object ID)'] };
+          if (!isGuid(a))
+            return { problems: ['must be a GUID like 00000000-0000-0000-0000-000000000000 (Enterprise applications > your app > Overview > Object ID)'] };
           if (a.toLowerCase() === answers.clientId?.toLowerCase()) {
-            return { problems: ['that is the Application (client) ID; the Object ID is another GUID on the Enterprise application\'s Overview page'] };
+            return { problems: ["that is the Application (client) ID; the Object ID is another GUID on the Enterprise application's Overview page"] };
           }
           return { value: a.toLowerCase() };
         },
@@ -633,7 +698,10 @@ async function initInteractive(flags: InitFlags, configPath: string): Promise<vo
   } catch (err) {
     if (err instanceof EndOfAnswers) {
       if (prompter.cancelled) throw new InitError('cancelled; nothing was written.', EXIT.failure);
-      throw new InitError('stdin ended before every question was answered; nothing was written. Run it in a terminal, or pipe one answer per line.', EXIT.usage);
+      throw new InitError(
+        'stdin ended before every question was answered; nothing was written. Run it in a terminal, or pipe one answer per line.',
+        EXIT.usage,
+      );
     }
     throw err;
   } finally {
@@ -642,7 +710,8 @@ async function initInteractive(flags: InitFlags, configPath: string): Promise<vo
 
   const raw = candidate(answers);
   const problems = configProblems(raw);
-  if (problems.length > 0) throw new InitError(`the answers do not make a valid configuration:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, EXIT.config);
+  if (problems.length > 0)
+    throw new InitError(`the answers do not make a valid configuration:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, EXIT.config);
   await writePrivateFiles([{ path: configPath, content: configText(raw) }], force);
 
   const mailboxes = answers.mailboxes ?? [];

@@ -12,7 +12,13 @@ import { runIdentityCommand } from './identity-context.ts';
 
 const CONFIG_HELP = 'configuration file (default: $MAILBRIDGE_CONFIG or ~/.config/mailbridge/config.json)';
 
-const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+const collect = (value: string, previous: string[] = []) => [
+  ...previous,
+  ...value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean),
+];
 
 /** The same file as the token store: one file to back up, one place the data lives. */
 export function proxyClientStoreFile(loaded: LoadedConfig): string {
@@ -63,7 +69,9 @@ export function registerProxyClientCommands(proxy: Command): void {
       run('proxy add-client', async () => {
         const name = rawName.trim();
         if (!CLIENT_NAME.test(name)) {
-          process.stderr.write(`mailbridge proxy add-client: "${name}" cannot be a client name: use up to 64 letters, digits, spaces and . _ @ + -, starting with a letter or digit\n`);
+          process.stderr.write(
+            `mailbridge proxy add-client: "${name}" cannot be a client name: use up to 64 letters, digits, spaces and . _ @ + -, starting with a letter or digit\n`,
+          );
           return EXIT.usage;
         }
         if (flags.mailbox.length === 0) {
@@ -76,13 +84,17 @@ export function registerProxyClientCommands(proxy: Command): void {
         const unknown = flags.mailbox.filter((m) => !byKey.has(m.toLowerCase()));
         if (unknown.length > 0) {
           const list = configured.length > 0 ? `the configured mailboxes are: ${configured.join(', ')}` : 'no mailboxes are configured';
-          process.stderr.write(`mailbridge proxy add-client: ${unknown.join(', ')} ${unknown.length === 1 ? 'is not a configured mailbox' : 'are not configured mailboxes'} in ${loaded.file}; ${list}\n`);
+          process.stderr.write(
+            `mailbridge proxy add-client: ${unknown.join(', ')} ${unknown.length === 1 ? 'is not a configured mailbox' : 'are not configured mailboxes'} in ${loaded.file}; ${list}\n`,
+          );
           return EXIT.config;
         }
         const mailboxes = flags.mailbox.map((m) => byKey.get(m.toLowerCase())!);
         return withStore(loaded, async (store) => {
           const taken = (existing: string) => {
-            process.stderr.write(`mailbridge proxy add-client: a client named "${existing}" already exists; to give it a new password, run \`mailbridge proxy revoke-client ${quote(existing)}\` first, or choose another name\n`);
+            process.stderr.write(
+              `mailbridge proxy add-client: a client named "${existing}" already exists; to give it a new password, run \`mailbridge proxy revoke-client ${quote(existing)}\` first, or choose another name\n`,
+            );
             return EXIT.failure;
           };
           const existing = await store.getByName(name);
@@ -108,7 +120,7 @@ export function registerProxyClientCommands(proxy: Command): void {
               `  username: the mailbox address (${usernames})`,
               `  password: ${password}`,
               '',
-              'Enter these in the program instead of the mailbox\'s Microsoft password. The password is shown',
+              "Enter these in the program instead of the mailbox's Microsoft password. The password is shown",
               'only now: mailbridge keeps nothing but a hash of it. If it is lost, revoke the client and add it again.',
               `To revoke it: mailbridge proxy revoke-client ${quote(client.name)}`,
               '',
@@ -144,7 +156,7 @@ export function registerProxyClientCommands(proxy: Command): void {
 
   proxy
     .command('revoke-client')
-    .description("revoke a proxy client: its app password stops working at the next login")
+    .description('revoke a proxy client: its app password stops working at the next login')
     .argument('<name>', 'the name given to add-client')
     .option('--config <file>', CONFIG_HELP)
     .action((name: string, flags: { config?: string }) =>
@@ -154,7 +166,9 @@ export function registerProxyClientCommands(proxy: Command): void {
           const revoked = await store.revoke(name);
           if (!revoked) {
             const previous = await store.getByName(name);
-            process.stderr.write(`mailbridge proxy revoke-client: ${previous ? `"${previous.name}" was already revoked on ${iso(previous.revokedAt)}` : `no proxy client is named "${name}"; \`mailbridge proxy clients\` lists them`}\n`);
+            process.stderr.write(
+              `mailbridge proxy revoke-client: ${previous ? `"${previous.name}" was already revoked on ${iso(previous.revokedAt)}` : `no proxy client is named "${name}"; \`mailbridge proxy clients\` lists them`}\n`,
+            );
             return EXIT.failure;
           }
           process.stderr.write(`Revoked the proxy client "${revoked.name}" (id ${revoked.id}); new logins with its password are refused.\n`);

@@ -57,10 +57,16 @@ Set up:
         const ctx = await openIdentity(flags.config);
         const { loaded } = ctx;
         if (loaded.config.proxy.listeners.length === 0) {
-          throw new ConfigError(loaded.file, [{ path: 'proxy.listeners', message: 'no listeners are configured; add one, e.g. { "protocol": "imap", "port": 1143 } (see docs/proxy.md)' }]);
+          throw new ConfigError(loaded.file, [
+            { path: 'proxy.listeners', message: 'no listeners are configured; add one, e.g. { "protocol": "imap", "port": 1143 } (see docs/proxy.md)' },
+          ]);
         }
         const clients = await SqliteProxyClientStore.open(join(loaded.dataDir, 'tokens.db'));
-        const authenticator = new ProxyAuthenticator({ store: clients, mailboxes: () => Object.keys(loaded.config.mailboxes), failedLogins: loaded.config.proxy.failedLogins });
+        const authenticator = new ProxyAuthenticator({
+          store: clients,
+          mailboxes: () => Object.keys(loaded.config.mailboxes),
+          failedLogins: loaded.config.proxy.failedLogins,
+        });
         const logger = proxyLogger({ debug: flags.debug ?? false });
         let running;
         try {
@@ -76,7 +82,10 @@ Set up:
           throw err;
         }
         process.stdout.write(flags.json ? `${JSON.stringify({ listeners: running.listeners })}\n` : running.listeners.map((l) => `${describe(l)}\n`).join(''));
-        if (!flags.json) process.stderr.write('mailbridge proxy: ready; audit lines follow on stderr. Ctrl+C stops (open sessions get up to shutdownGraceSeconds to finish).\n');
+        if (!flags.json)
+          process.stderr.write(
+            'mailbridge proxy: ready; audit lines follow on stderr. Ctrl+C stops (open sessions get up to shutdownGraceSeconds to finish).\n',
+          );
         await new Promise<void>((resolve) => {
           const stop = () => resolve();
           process.once('SIGINT', stop);

@@ -194,7 +194,9 @@ export function registrationChecklist(input: GuideInput): string {
         `admin consent. mailbridge requests ${cloud.appOnlyScope}.`,
       ].join('\n'),
     );
-    steps.push('Enterprise applications > your app > Overview: copy its Object ID for New-ServicePrincipal below\n(it differs from the Object ID on the App registration page).');
+    steps.push(
+      'Enterprise applications > your app > Overview: copy its Object ID for New-ServicePrincipal below\n(it differs from the Object ID on the App registration page).',
+    );
   }
   steps.push(overviewStep(input));
   const notes = input.scenario === 'service' ? [] : [...smtpAuthNote(input), ...personalNote(input)];
@@ -229,7 +231,13 @@ export function exchangePowerShell(input: GuideInput): string {
   for (const m of mailboxes) lines.push(`Add-MailboxPermission -Identity ${psQuote(m)} -User ${objectId} -AccessRights FullAccess`);
   const casFlags = [...(protocols.includes('imap') ? ['-ImapEnabled $true'] : []), ...(protocols.includes('pop') ? ['-PopEnabled $true'] : [])];
   if (casFlags.length > 0) {
-    lines.push('', `# ${protocols.filter((p) => p !== 'smtp').map((p) => p.toUpperCase()).join(' and ')} must be on for the mailbox:`);
+    lines.push(
+      '',
+      `# ${protocols
+        .filter((p) => p !== 'smtp')
+        .map((p) => p.toUpperCase())
+        .join(' and ')} must be on for the mailbox:`,
+    );
     for (const m of mailboxes) lines.push(`Set-CASMailbox -Identity ${psQuote(m)} ${casFlags.join(' ')}`);
   }
   if (protocols.includes('smtp')) {

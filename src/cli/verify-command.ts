@@ -36,13 +36,20 @@ async function readTokenFile(path: string): Promise<string> {
   } else {
     raw = await readFile(path, 'utf8');
   }
-  if (raw.length > MAX_TOKEN_FILE_BYTES) throw new Error(`${path === '-' ? 'standard input' : path} holds more than ${MAX_TOKEN_FILE_BYTES} bytes; it should hold one access token`);
+  if (raw.length > MAX_TOKEN_FILE_BYTES)
+    throw new Error(`${path === '-' ? 'standard input' : path} holds more than ${MAX_TOKEN_FILE_BYTES} bytes; it should hold one access token`);
   const token = raw.trim().replace(/^Bearer\s+/i, '');
   if (!token || /\s/.test(token)) throw new Error(`${path === '-' ? 'standard input' : path} should hold one access token on one line`);
   return token;
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+const collect = (value: string, previous: string[] = []) => [
+  ...previous,
+  ...value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean),
+];
 
 export function registerVerifyCommand(program: Command): void {
   program
@@ -54,14 +61,19 @@ export function registerVerifyCommand(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--send-test', 'with SMTP, also send a short test message to the mailbox itself')
     .option('--cached', 'use the access token clients would get now, possibly cached (default: request a fresh one, which proves the grant still works)')
-    .option('--token-file <file>', "check an access token obtained elsewhere (by another tool) instead of mailbridge's own; '-' reads it from standard input. It is never printed")
+    .option(
+      '--token-file <file>',
+      "check an access token obtained elsewhere (by another tool) instead of mailbridge's own; '-' reads it from standard input. It is never printed",
+    )
     .option('--timeout <seconds>', 'how long to wait for each connection and reply', '15')
     .action((mailbox: string, flags: VerifyFlags) =>
       runIdentityCommand('verify', async () => {
         const unknown = (flags.protocol ?? []).filter((p) => !(PROTOCOLS as readonly string[]).includes(p));
         const timeout = Number(flags.timeout);
         if (unknown.length > 0 || !(timeout > 0)) {
-          process.stderr.write(`mailbridge verify: ${unknown.length > 0 ? `--protocol must be one of ${PROTOCOLS.join(', ')} (not ${unknown.join(', ')})` : '--timeout must be a number of seconds'}\n`);
+          process.stderr.write(
+            `mailbridge verify: ${unknown.length > 0 ? `--protocol must be one of ${PROTOCOLS.join(', ')} (not ${unknown.join(', ')})` : '--timeout must be a number of seconds'}\n`,
+          );
           return EXIT.usage;
         }
         let externalToken: string | undefined;

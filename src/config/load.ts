@@ -67,7 +67,10 @@ export async function loadConfig(file = defaultConfigPath(), env: NodeJS.Process
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'there is no such file; create one with `mailbridge init` (or `mailbridge init --emulator <url>`)' : (err as Error).message;
+    const why =
+      (err as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'there is no such file; create one with `mailbridge init` (or `mailbridge init --emulator <url>`)'
+        : (err as Error).message;
     throw new ConfigError(file, [{ path: '', message: why }]);
   }
   let raw: unknown;

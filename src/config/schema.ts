@@ -78,7 +78,9 @@ const proxySchema = z.object({
   /** On shutdown, how long open sessions may go on before they are cut. */
   shutdownGraceSeconds: z.number().int().min(0).default(30),
   /** Failed logins from one client address within the window before its logins are refused. */
-  failedLogins: z.object({ max: z.number().int().positive().default(10), windowSeconds: z.number().int().positive().default(300) }).default({ max: 10, windowSeconds: 300 }),
+  failedLogins: z
+    .object({ max: z.number().int().positive().default(10), windowSeconds: z.number().int().positive().default(300) })
+    .default({ max: 10, windowSeconds: 300 }),
 });
 
 export const configSchema = z.object({
@@ -95,7 +97,13 @@ export const configSchema = z.object({
       url: z.url().optional(),
     })
     .default({}),
-  proxy: proxySchema.default({ listeners: [], maxConnections: 1000, loginTimeoutSeconds: 60, shutdownGraceSeconds: 30, failedLogins: { max: 10, windowSeconds: 300 } }),
+  proxy: proxySchema.default({
+    listeners: [],
+    maxConnections: 1000,
+    loginTimeoutSeconds: 60,
+    shutdownGraceSeconds: 30,
+    failedLogins: { max: 10, windowSeconds: 300 },
+  }),
 });
 
 export type MailbridgeConfig = z.infer<typeof configSchema>;

@@ -39,7 +39,13 @@ export function tokenScopes(cloud: Cloud, protocol: Protocol, mailbox: { grant: 
 }
 
 const MAIL_NAMES = new Set(Object.values(PERMISSION).map((p) => p.toLowerCase()));
-const GRAPH_PREFIXES = ['https://graph.microsoft.com/', 'https://graph.microsoft.us/', 'https://dod-graph.microsoft.us/', 'https://microsoftgraph.chinacloudapi.cn/', '00000003-0000-0000-c000-000000000000/'];
+const GRAPH_PREFIXES = [
+  'https://graph.microsoft.com/',
+  'https://graph.microsoft.us/',
+  'https://dod-graph.microsoft.us/',
+  'https://microsoftgraph.chinacloudapi.cn/',
+  '00000003-0000-0000-c000-000000000000/',
+];
 
 /** Problems with scopes an admin wrote by hand, each naming the scope to use instead. */
 export function checkScopes(scopes: readonly string[], grant: GrantType): string[] {
@@ -49,13 +55,19 @@ export function checkScopes(scopes: readonly string[], grant: GrantType): string
     const graph = GRAPH_PREFIXES.find((p) => lower.startsWith(p));
     const name = graph ? scope.slice(graph.length) : scope;
     if ((graph || !scope.includes('/')) && MAIL_NAMES.has(name.toLowerCase())) {
-      problems.push(`"${scope}" gives a Microsoft Graph token, which IMAP, POP and SMTP refuse; use "https://outlook.office.com/${Object.values(PERMISSION).find((p) => p.toLowerCase() === name.toLowerCase())}"`);
+      problems.push(
+        `"${scope}" gives a Microsoft Graph token, which IMAP, POP and SMTP refuse; use "https://outlook.office.com/${Object.values(PERMISSION).find((p) => p.toLowerCase() === name.toLowerCase())}"`,
+      );
     } else if (!scope.includes('/') && !DIRECTIVES.has(lower)) {
-      problems.push(`"${scope}" has no resource prefix, so it means Microsoft Graph's ${scope}, and the token would be a Graph token that IMAP, POP and SMTP refuse; mail scopes start with "https://outlook.office.com/" (or use "https://outlook.office.com/.default")`);
+      problems.push(
+        `"${scope}" has no resource prefix, so it means Microsoft Graph's ${scope}, and the token would be a Graph token that IMAP, POP and SMTP refuse; mail scopes start with "https://outlook.office.com/" (or use "https://outlook.office.com/.default")`,
+      );
     } else if (grant === 'client_credentials' && !lower.endsWith('/.default')) {
       problems.push(`"${scope}": app-only access takes exactly one "<resource>/.default" scope, e.g. "https://outlook.office365.com/.default"`);
     } else if (graph && grant !== 'client_credentials') {
-      problems.push(`"${scope}" is a Microsoft Graph permission; a token is issued for one resource, and mail needs the Outlook one (https://outlook.office.com/...)`);
+      problems.push(
+        `"${scope}" is a Microsoft Graph permission; a token is issued for one resource, and mail needs the Outlook one (https://outlook.office.com/...)`,
+      );
     }
   }
   return problems;

@@ -34,10 +34,16 @@ function checkRedirectUri(uri: string): string | undefined {
 function checkApp(name: string, app: AppConfig, config: MailbridgeConfig, problems: ConfigProblem[]): void {
   const at = `apps.${name}`;
   if (!isGuid(app.clientId)) {
-    problems.push({ path: `${at}.clientId`, message: 'must be the Application (client) ID, a GUID like 00000000-0000-0000-0000-000000000000 (App registrations > your app > Overview)' });
+    problems.push({
+      path: `${at}.clientId`,
+      message: 'must be the Application (client) ID, a GUID like 00000000-0000-0000-0000-000000000000 (App registrations > your app > Overview)',
+    });
   }
   if (!isGuid(app.tenant) && !MULTI_TENANT.has(app.tenant.toLowerCase()) && !DOMAIN.test(app.tenant)) {
-    problems.push({ path: `${at}.tenant`, message: 'must be the Directory (tenant) ID (a GUID), a verified domain such as contoso.com, or organizations/common/consumers' });
+    problems.push({
+      path: `${at}.tenant`,
+      message: 'must be the Directory (tenant) ID (a GUID), a verified domain such as contoso.com, or organizations/common/consumers',
+    });
   }
   if (!(CLOUD_NAMES as readonly string[]).includes(app.cloud) && !Object.hasOwn(config.clouds, app.cloud)) {
     problems.push({ path: `${at}.cloud`, message: `"${app.cloud}" is neither ${CLOUD_NAMES.join(', ')} nor a cloud defined under "clouds"` });
@@ -45,7 +51,8 @@ function checkApp(name: string, app: AppConfig, config: MailbridgeConfig, proble
   if (typeof app.clientSecret === 'string' && isGuid(app.clientSecret)) {
     problems.push({
       path: `${at}.clientSecret`,
-      message: 'this is a GUID, so it is almost certainly the Secret ID, not the secret. In App registrations > your app > Certificates & secrets, copy the Value column (shown only once, right after the secret is created; make a new secret if it is hidden)',
+      message:
+        'this is a GUID, so it is almost certainly the Secret ID, not the secret. In App registrations > your app > Certificates & secrets, copy the Value column (shown only once, right after the secret is created; make a new secret if it is hidden)',
     });
   }
   if (app.clientSecret !== undefined && app.certificate !== undefined) {
@@ -69,9 +76,16 @@ function checkMailbox(address: string, mailbox: MailboxConfig, config: Mailbridg
   const confidential = app.clientSecret !== undefined || app.certificate !== undefined;
   if (mailbox.grant === 'client_credentials') {
     if (MULTI_TENANT.has(app.tenant.toLowerCase())) {
-      problems.push({ path: `apps.${mailbox.app}.tenant`, message: `client credentials (app-only) need your tenant id or domain, not "${app.tenant}" (Entra answers AADSTS9001023 on /common and /consumers)` });
+      problems.push({
+        path: `apps.${mailbox.app}.tenant`,
+        message: `client credentials (app-only) need your tenant id or domain, not "${app.tenant}" (Entra answers AADSTS9001023 on /common and /consumers)`,
+      });
     }
-    if (!confidential) problems.push({ path: `apps.${mailbox.app}`, message: `mailbox ${address} uses client credentials, which need a clientSecret or (better) a certificate on the app` });
+    if (!confidential)
+      problems.push({
+        path: `apps.${mailbox.app}`,
+        message: `mailbox ${address} uses client credentials, which need a clientSecret or (better) a certificate on the app`,
+      });
     if (mailbox.signInAs) problems.push({ path: `${at}.signInAs`, message: 'app-only access signs in as the app; signInAs applies to delegated grants only' });
   }
   if (mailbox.grant === 'client_credentials' && app.tenant.toLowerCase() === 'consumers') {
@@ -91,7 +105,10 @@ export function validateConfig(config: MailbridgeConfig): ConfigProblem[] {
     for (const key of ['imap', 'pop', 'smtp'] as const) {
       const url = cloud[key];
       if (url !== undefined && !/^(imaps?|pop3s?|smtps?):\/\/[^/]+$/.test(url)) {
-        problems.push({ path: `clouds.${name}.${key}`, message: `"${url}" must look like ${key === 'smtp' ? 'smtp://host:587' : key === 'imap' ? 'imaps://host:993' : 'pop3s://host:995'}` });
+        problems.push({
+          path: `clouds.${name}.${key}`,
+          message: `"${url}" must look like ${key === 'smtp' ? 'smtp://host:587' : key === 'imap' ? 'imaps://host:993' : 'pop3s://host:995'}`,
+        });
       }
     }
   }

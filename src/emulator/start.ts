@@ -52,7 +52,12 @@ export interface RunningEmulator {
 export type MailServiceName = 'pop3s' | 'pop3' | 'imaps' | 'imap' | 'smtp';
 
 /** The mail servers in the order their ports follow the identity port. */
-const MAIL_SERVICES: { name: MailServiceName; scheme: string; start: (c: ExchangeContext, o: { host: string; port: number; implicitTls: boolean }) => Promise<RunningLineServer>; implicitTls: boolean }[] = [
+const MAIL_SERVICES: {
+  name: MailServiceName;
+  scheme: string;
+  start: (c: ExchangeContext, o: { host: string; port: number; implicitTls: boolean }) => Promise<RunningLineServer>;
+  implicitTls: boolean;
+}[] = [
   { name: 'pop3s', scheme: 'pop3s', start: startPop3Server, implicitTls: true },
   { name: 'pop3', scheme: 'pop3', start: startPop3Server, implicitTls: false },
   { name: 'imaps', scheme: 'imaps', start: startImapServer, implicitTls: true },

@@ -48,7 +48,12 @@ function runCommand(command: string, change: StatusChange, timeoutMs: number): P
 
 async function post(url: string, change: StatusChange, timeoutMs: number): Promise<string | undefined> {
   try {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(change), signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(change),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     return res.ok ? undefined : `the alert URL answered HTTP ${res.status}`;
   } catch (err) {
     return `the alert URL could not be reached: ${(err as Error).message}`;
@@ -57,6 +62,9 @@ async function post(url: string, change: StatusChange, timeoutMs: number): Promi
 
 /** Sends a status change to the configured hooks; returns the problems, if any. */
 export async function sendAlert(config: AlertConfig, change: StatusChange, timeoutMs = 10_000): Promise<string[]> {
-  const results = await Promise.all([config.command ? runCommand(config.command, change, timeoutMs) : undefined, config.url ? post(config.url, change, timeoutMs) : undefined]);
+  const results = await Promise.all([
+    config.command ? runCommand(config.command, change, timeoutMs) : undefined,
+    config.url ? post(config.url, change, timeoutMs) : undefined,
+  ]);
   return results.filter((r): r is string => r !== undefined);
 }

@@ -115,9 +115,7 @@ function cloudFacts(ctx: ExplanationContext): CloudFacts {
   }
   const portal = withoutTrailingSlash(portalGiven ?? GLOBAL_PORTAL);
   // A national portal names its cloud; GCC High and DoD share one, so both of their scopes are named.
-  const names = (Object.keys(CLOUDS) as CloudName[]).filter(
-    (name) => name !== 'global' && CLOUDS[name].portal.toLowerCase() === portal.toLowerCase(),
-  );
+  const names = (Object.keys(CLOUDS) as CloudName[]).filter((name) => name !== 'global' && CLOUDS[name].portal.toLowerCase() === portal.toLowerCase());
   const matched = names.length > 0 ? names : (['global'] as CloudName[]);
   const labelled = matched.length > 1;
   const unique = <T extends { label: string }>(items: T[], key: (item: T) => string): T[] =>
@@ -144,8 +142,7 @@ function factsOf(ctx: ExplanationContext): Facts {
   const cloud = cloudFacts(ctx);
   const clientId = given(ctx.clientId) ?? '<your application (client) id>';
   const configuredTenant = given(ctx.tenant);
-  const sharedTenant =
-    configuredTenant && SHARED_TENANTS.has(configuredTenant.toLowerCase()) ? configuredTenant : undefined;
+  const sharedTenant = configuredTenant && SHARED_TENANTS.has(configuredTenant.toLowerCase()) ? configuredTenant : undefined;
   const tenant = configuredTenant ?? '<your tenant id or domain>';
   const specificTenant = sharedTenant || !configuredTenant ? '<your tenant id or domain>' : configuredTenant;
   const appName = given(ctx.appName);
@@ -153,13 +150,9 @@ function factsOf(ctx: ExplanationContext): Facts {
   const app = appName ?? (givenClientId ? `the app with client id ${givenClientId}` : '<your app>');
   const mailbox = given(ctx.mailbox) ?? '<mailbox address>';
   const sp = given(ctx.servicePrincipalObjectId) ?? '<Enterprise application object id>';
-  const root =
-    cloud.portal.toLowerCase() === GLOBAL_PORTAL
-      ? `Entra admin center (${GLOBAL_PORTAL})`
-      : `${cloud.portal} > Microsoft Entra ID`;
+  const root = cloud.portal.toLowerCase() === GLOBAL_PORTAL ? `Entra admin center (${GLOBAL_PORTAL})` : `${cloud.portal} > Microsoft Entra ID`;
   const portal = (...path: string[]): string => [root, ...path].join(' > ');
-  const scope = (permission: string): string =>
-    alternatives(cloud.delegatedPrefixes.map((p) => ({ text: `\`${p.prefix}/${permission}\``, label: p.label })));
+  const scope = (permission: string): string => alternatives(cloud.delegatedPrefixes.map((p) => ({ text: `\`${p.prefix}/${permission}\``, label: p.label })));
   const appOnlyScope = alternatives(cloud.appOnlyScopes.map((s) => ({ text: `\`${s.scope}\``, label: s.label })));
   const org = configuredTenant && !sharedTenant ? configuredTenant : '<your organization>';
   const spObjectIdWhere = `The ObjectId is the Enterprise application's Object ID, shown at ${portal('Enterprise applications', app, 'Overview')}; not the app registration's Object ID`;
@@ -220,8 +213,7 @@ const consentFix = (f: Facts): string =>
 const redirectRegistration = (f: Facts): string =>
   `${f.appReg('Authentication')} > Add a platform > Mobile and desktop applications (or Web, when mailbridge uses a client secret or certificate)`;
 
-const reportBug =
-  'If it keeps happening with an unchanged configuration, report it as a mailbridge bug together with the error text (it contains no secrets).';
+const reportBug = 'If it keeps happening with an unchanged configuration, report it as a mailbridge bug together with the error text (it contains no secrets).';
 
 const multipleResources: Entry = {
   health: 'broken_configuration',
@@ -273,8 +265,7 @@ const ENTRIES: Record<number, Entry> = {
   70043: {
     health: 'needs_sign_in',
     title: 'Conditional Access sign-in frequency requires a new sign-in',
-    cause: () =>
-      'A Conditional Access policy limits how long a sign-in lasts (sign-in frequency). That time has passed, so the refresh token no longer works.',
+    cause: () => 'A Conditional Access policy limits how long a sign-in lasts (sign-in frequency). That time has passed, so the refresh token no longer works.',
     fix: (f) =>
       `${signInAgain(f)} To stop this recurring, an admin can exclude this app from the policy or lengthen its sign-in frequency: ${f.portal('Protection', 'Conditional Access', '<the policy>', 'Session', 'Sign-in frequency')}.`,
   },
@@ -339,8 +330,7 @@ const ENTRIES: Record<number, Entry> = {
     health: 'needs_sign_in',
     title: 'User must register for multi-factor authentication',
     cause: () => 'A policy now requires multi-factor authentication and the user has not registered an MFA method yet.',
-    fix: (f) =>
-      `The user signs in again with ${f.login} and follows the prompts to register a method (or registers one first at https://aka.ms/mfasetup).`,
+    fix: (f) => `The user signs in again with ${f.login} and follows the prompts to register a method (or registers one first at https://aka.ms/mfasetup).`,
   },
   50055: {
     health: 'needs_sign_in',
@@ -359,8 +349,7 @@ const ENTRIES: Record<number, Entry> = {
     health: 'needs_sign_in',
     title: 'User declined consent',
     cause: () => 'The user cancelled the consent screen instead of accepting the permissions the app asks for.',
-    fix: (f) =>
-      `Sign in again with ${f.login} and accept. Or an admin consents once for everyone: open ${f.adminConsentUrl}, or use ${f.grantConsent}.`,
+    fix: (f) => `Sign in again with ${f.login} and accept. Or an admin consents once for everyone: open ${f.adminConsentUrl}, or use ${f.grantConsent}.`,
   },
   90094: {
     health: 'needs_sign_in',
@@ -426,8 +415,7 @@ const ENTRIES: Record<number, Entry> = {
   700027: {
     health: 'broken_configuration',
     title: 'Certificate not registered on the app, or expired',
-    cause: (f) =>
-      `The certificate mailbridge signs its client assertion with is not among the certificates registered for ${f.app}, or it has expired there.`,
+    cause: (f) => `The certificate mailbridge signs its client assertion with is not among the certificates registered for ${f.app}, or it has expired there.`,
     fix: (f) =>
       `Upload the certificate's public part (.cer, .pem or .crt, never the private key) under ${f.appReg('Certificates & secrets', 'Certificates', 'Upload certificate')}, check that the Thumbprint shown there matches mailbridge's certificate, and replace expired ones.`,
   },
@@ -446,10 +434,8 @@ const ENTRIES: Record<number, Entry> = {
   700023: {
     health: 'broken_configuration',
     title: "Client assertion audience doesn't match the tenant",
-    cause: () =>
-      "The client assertion's audience must be the token endpoint of the tenant the request goes to; it named another tenant or endpoint.",
-    fix: (f) =>
-      `Configure one specific tenant for this account (${f.specificTenant}) so the assertion's audience and the request's endpoint match.`,
+    cause: () => "The client assertion's audience must be the token endpoint of the tenant the request goes to; it named another tenant or endpoint.",
+    fix: (f) => `Configure one specific tenant for this account (${f.specificTenant}) so the assertion's audience and the request's endpoint match.`,
   },
   50027: {
     health: 'broken_configuration',
@@ -483,15 +469,12 @@ const ENTRIES: Record<number, Entry> = {
       `Client credentials (app-only) requests must name one tenant; /common and /consumers don't${f.sharedTenant ? `, and mailbridge is configured with tenant '${f.sharedTenant}'` : ''}.`,
     fix: (f) =>
       `Use the tenant id or domain, not common or consumers, for client credentials: set mailbridge's tenant to ${f.specificTenant}` +
-      (f.specificTenant.startsWith('<')
-        ? ` (the Directory (tenant) ID on ${f.appReg('Overview')}, or a domain such as contoso.onmicrosoft.com).`
-        : '.'),
+      (f.specificTenant.startsWith('<') ? ` (the Directory (tenant) ID on ${f.appReg('Overview')}, or a domain such as contoso.onmicrosoft.com).` : '.'),
   },
   50194: {
     health: 'broken_configuration',
     title: 'Single-tenant app used with /common',
-    cause: () =>
-      "The app is registered for one organization only, and such apps created after October 2018 can't sign in through the /common endpoint.",
+    cause: () => "The app is registered for one organization only, and such apps created after October 2018 can't sign in through the /common endpoint.",
     fix: (f) =>
       `Set mailbridge's tenant to ${f.specificTenant} (the Directory (tenant) ID on ${f.appReg('Overview')}), or make the app multi-tenant under ${f.appReg('Authentication', 'Supported account types')}.`,
   },
@@ -522,8 +505,7 @@ const ENTRIES: Record<number, Entry> = {
   9002326: {
     health: 'broken_configuration',
     title: 'Cross-origin token redemption refused',
-    cause: () =>
-      'The token request carried a browser Origin header, which Entra allows only for redirect URIs registered as Single-page application.',
+    cause: () => 'The token request carried a browser Origin header, which Entra allows only for redirect URIs registered as Single-page application.',
     fix: (f) =>
       `Register mailbridge's redirect URI under ${redirectRegistration(f)}, and make sure no browser or proxy adds an Origin header to mailbridge's token requests.`,
   },
@@ -546,8 +528,7 @@ const ENTRIES: Record<number, Entry> = {
     title: 'Redirect URI not registered on the app',
     cause: (f) =>
       `The redirect URI in the sign-in request is not registered for ${f.app}. It must match exactly (scheme, host, path, trailing slash); only the port of an http://localhost URI is ignored.`,
-    fix: (f) =>
-      `Add the exact redirect URI ${f.redirectUri} under ${redirectRegistration(f)}, Save, and sign in again with ${f.login}.`,
+    fix: (f) => `Add the exact redirect URI ${f.redirectUri} under ${redirectRegistration(f)}, Save, and sign in again with ${f.login}.`,
   },
   900971: {
     health: 'broken_configuration',
@@ -672,7 +653,8 @@ const ENTRIES: Record<number, Entry> = {
     health: 'temporary',
     title: 'Waiting for the user to finish the device sign-in',
     cause: () => 'The device-code sign-in is still pending: the user has not yet entered the code on the verification page and finished signing in.',
-    fix: () => 'Nothing is wrong. Enter the code shown by mailbridge on the verification page it names and finish signing in; mailbridge keeps polling until the code expires after 15 minutes.',
+    fix: () =>
+      'Nothing is wrong. Enter the code shown by mailbridge on the verification page it names and finish signing in; mailbridge keeps polling until the code expires after 15 minutes.',
   },
   70019: {
     health: 'needs_sign_in',
@@ -789,9 +771,7 @@ const WRAPPER_CODES = new Set([70002]);
 export function aadstsCodeOf(errorDescriptionOrCodes: string | number[] | undefined): number | undefined {
   if (errorDescriptionOrCodes === undefined) return undefined;
   if (typeof errorDescriptionOrCodes === 'string') {
-    const codes = [...errorDescriptionOrCodes.matchAll(/AADSTS(\d{1,12})/gi)]
-      .map((m) => Number(m[1]))
-      .filter((c) => Number.isSafeInteger(c));
+    const codes = [...errorDescriptionOrCodes.matchAll(/AADSTS(\d{1,12})/gi)].map((m) => Number(m[1])).filter((c) => Number.isSafeInteger(c));
     return codes.find((c) => !WRAPPER_CODES.has(c)) ?? codes[0];
   }
   const codes = errorDescriptionOrCodes.filter((c) => Number.isSafeInteger(c) && c > 0);

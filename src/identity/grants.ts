@@ -20,7 +20,11 @@ export function resolveGrant(loaded: LoadedConfig, address: string): ResolvedGra
   const entry = Object.entries(loaded.config.mailboxes).find(([a]) => a.toLowerCase() === wanted);
   if (!entry) {
     const known = Object.keys(loaded.config.mailboxes);
-    throw new TokenError('not_configured', address, `${address} is not a mailbox in ${loaded.file}${known.length ? ` (configured: ${known.join(', ')})` : ''}; add it under "mailboxes"`);
+    throw new TokenError(
+      'not_configured',
+      address,
+      `${address} is not a mailbox in ${loaded.file}${known.length ? ` (configured: ${known.join(', ')})` : ''}; add it under "mailboxes"`,
+    );
   }
   const [configured, mailbox] = entry;
   const app = loaded.config.apps[mailbox.app]!;

@@ -79,18 +79,31 @@ async function listenLoopback(): Promise<{ server: Server; port: number }> {
   return { server, port: typeof address === 'object' && address ? address.port : 0 };
 }
 
-async function authorizationCode(loaded: LoadedConfig, grant: ResolvedGrant, options: LoginOptions): Promise<{ result: AuthenticationResult; msalCache: string }> {
+async function authorizationCode(
+  loaded: LoadedConfig,
+  grant: ResolvedGrant,
+  options: LoginOptions,
+): Promise<{ result: AuthenticationResult; msalCache: string }> {
   const app = await msalApp(loaded, grant.appName, grant.app, grant.cloud);
   const scopes = signInScopes(grant.cloud, grant.mailbox);
   const { server, port } = await listenLoopback();
   try {
     // Entra ignores the port of a loopback redirect URI, so any free port matches `http://localhost`.
-    const redirectUri = grant.app.redirectUri && new URL(grant.app.redirectUri).hostname === 'localhost'
-      ? Object.assign(new URL(grant.app.redirectUri), { port: String(port) }).toString()
-      : `http://localhost:${port}`;
+    const redirectUri =
+      grant.app.redirectUri && new URL(grant.app.redirectUri).hostname === 'localhost'
+        ? Object.assign(new URL(grant.app.redirectUri), { port: String(port) }).toString()
+        : `http://localhost:${port}`;
     const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
     const state = randomBytes(16).toString('base64url');
-    const url = await app.getAuthCodeUrl({ scopes, redirectUri, codeChallenge: challenge, codeChallengeMethod: 'S256', state, loginHint: grant.mailbox.signInAs ?? grant.address, prompt: 'select_account' });
+    const url = await app.getAuthCodeUrl({
+      scopes,
+      redirectUri,
+      codeChallenge: challenge,
+      codeChallengeMethod: 'S256',
+      state,
+      loginHint: grant.mailbox.signInAs ?? grant.address,
+      prompt: 'select_account',
+    });
     const opened = options.mode === 'browser' && options.openBrowser ? await options.openBrowser(url) : false;
     options.say(
       opened
@@ -101,8 +114,14 @@ async function authorizationCode(loaded: LoadedConfig, grant: ResolvedGrant, opt
     const error = params.get('error');
     if (error) {
       const aadsts = aadstsCodeOf(params.get('error_description') ?? '');
-      const explanation = aadsts === undefined ? undefined : explainAadsts(aadsts, { clientId: grant.app.clientId, tenant: grant.app.tenant, mailbox: grant.address });
-      throw new TokenError(explanation?.health === 'needs_sign_in' ? 'needs_sign_in' : 'broken_configuration', grant.address, `sign-in failed: ${error}${explanation ? `: AADSTS${aadsts}: ${explanation.title}. ${explanation.fix}` : ''}`, explanation);
+      const explanation =
+        aadsts === undefined ? undefined : explainAadsts(aadsts, { clientId: grant.app.clientId, tenant: grant.app.tenant, mailbox: grant.address });
+      throw new TokenError(
+        explanation?.health === 'needs_sign_in' ? 'needs_sign_in' : 'broken_configuration',
+        grant.address,
+        `sign-in failed: ${error}${explanation ? `: AADSTS${aadsts}: ${explanation.title}. ${explanation.fix}` : ''}`,
+        explanation,
+      );
     }
     const result = await app.acquireTokenByCode({ code: params.get('code')!, scopes, redirectUri, codeVerifier: verifier });
     return { result, msalCache: app.getTokenCache().serialize() };
@@ -114,7 +133,11 @@ async function authorizationCode(loaded: LoadedConfig, grant: ResolvedGrant, opt
 async function deviceCode(loaded: LoadedConfig, grant: ResolvedGrant, options: LoginOptions): Promise<{ result: AuthenticationResult; msalCache: string }> {
   const app = await msalApp(loaded, grant.appName, grant.app, grant.cloud);
   if (!('acquireTokenByDeviceCode' in app)) {
-    throw new TokenError('broken_configuration', grant.address, `device code sign-in needs a public client app; ${grant.appName} has a credential. Use authorization_code, or an app with "Allow public client flows" and no secret`);
+    throw new TokenError(
+      'broken_configuration',
+      grant.address,
+      `device code sign-in needs a public client app; ${grant.appName} has a credential. Use authorization_code, or an app with "Allow public client flows" and no secret`,
+    );
   }
   const result = await app.acquireTokenByDeviceCode({
     scopes: signInScopes(grant.cloud, grant.mailbox),
@@ -126,7 +149,8 @@ async function deviceCode(loaded: LoadedConfig, grant: ResolvedGrant, options: L
 
 async function clientCredentials(loaded: LoadedConfig, grant: ResolvedGrant): Promise<AuthenticationResult> {
   const app = await msalApp(loaded, grant.appName, grant.app, grant.cloud);
-  if (!('acquireTokenByClientCredential' in app)) throw new TokenError('broken_configuration', grant.address, `client credentials need a clientSecret or certificate on ${grant.appName}`);
+  if (!('acquireTokenByClientCredential' in app))
+    throw new TokenError('broken_configuration', grant.address, `client credentials need a clientSecret or certificate on ${grant.appName}`);
   const result = await app.acquireTokenByClientCredential({ scopes: signInScopes(grant.cloud, grant.mailbox), skipCache: true });
   if (!result) throw new TokenError('unavailable', grant.address, 'the identity platform returned no token');
   return result;
@@ -143,12 +167,27 @@ export async function login(loaded: LoadedConfig, store: TokenStore, address: st
     else ({ result, msalCache } = await authorizationCode(loaded, grant, options));
   } catch (err) {
     if (err instanceof TokenError) throw err;
-    const failure = classifyFailure(err, { clientId: grant.app.clientId, tenant: grant.app.tenant, appName: grant.appName, mailbox: grant.address, cloudPortal: grant.cloud.portal });
-    throw new TokenError(failure.transient ? 'unavailable' : 'broken_configuration', grant.address, `${grant.address}: ${failure.summary}.${failure.explanation ? ` ${failure.explanation.fix}` : ''}`, failure.explanation);
+    const failure = classifyFailure(err, {
+      clientId: grant.app.clientId,
+      tenant: grant.app.tenant,
+      appName: grant.appName,
+      mailbox: grant.address,
+      cloudPortal: grant.cloud.portal,
+    });
+    throw new TokenError(
+      failure.transient ? 'unavailable' : 'broken_configuration',
+      grant.address,
+      `${grant.address}: ${failure.summary}.${failure.explanation ? ` ${failure.explanation.fix}` : ''}`,
+      failure.explanation,
+    );
   }
   const expected = (grant.mailbox.signInAs ?? grant.address).toLowerCase();
   if (grant.delegated && result.account && result.account.username.toLowerCase() !== expected) {
-    throw new TokenError('broken_configuration', grant.address, `signed in as ${result.account.username}, but ${grant.address} needs ${expected}${grant.mailbox.signInAs ? '' : ' (for a shared mailbox, set "signInAs" to a user with FullAccess)'}; nothing was saved`);
+    throw new TokenError(
+      'broken_configuration',
+      grant.address,
+      `signed in as ${result.account.username}, but ${grant.address} needs ${expected}${grant.mailbox.signInAs ? '' : ' (for a shared mailbox, set "signInAs" to a user with FullAccess)'}; nothing was saved`,
+    );
   }
   const expiresOnMs = result.expiresOn?.getTime() ?? Date.now() + 3_600_000;
   const now = Date.now();
@@ -163,7 +202,9 @@ export async function login(loaded: LoadedConfig, store: TokenStore, address: st
     status: 'ok',
     createdAt: now,
     refreshedAt: now,
-    ...(result.account ? { account: { homeAccountId: result.account.homeAccountId, username: result.account.username, tenantId: result.account.tenantId } } : {}),
+    ...(result.account
+      ? { account: { homeAccountId: result.account.homeAccountId, username: result.account.username, tenantId: result.account.tenantId } }
+      : {}),
     // One token covers every protocol: the scopes were all for the same (Exchange) resource.
     accessTokenExpiry: Object.fromEntries(grant.mailbox.protocols.map((p) => [p, expiresOnMs])),
   };

@@ -48,5 +48,8 @@ export async function msalApp(loaded: LoadedConfig, appName: string, app: AppCon
   const keyFile = resolve(loaded.baseDir, app.certificate!.keyFile);
   const [certPem, privateKey] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
   const thumbprintSha256 = createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex').toUpperCase();
-  return new ConfidentialClientApplication({ ...configuration, auth: { ...configuration.auth, clientCertificate: { thumbprintSha256, privateKey, x5c: certPem } } });
+  return new ConfidentialClientApplication({
+    ...configuration,
+    auth: { ...configuration.auth, clientCertificate: { thumbprintSha256, privateKey, x5c: certPem } },
+  });
 }

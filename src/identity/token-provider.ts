@@ -92,7 +92,11 @@ export class TokenProvider {
     if (this.#fresh(hit)) return hit.token;
     const grant = resolveGrant(this.#loaded, mailbox);
     if (!grant.mailbox.protocols.includes(protocol)) {
-      throw new TokenError('broken_configuration', grant.address, `${grant.address} is not configured for ${protocol}; add it to "protocols" (and sign in again so the grant covers it)`);
+      throw new TokenError(
+        'broken_configuration',
+        grant.address,
+        `${grant.address} is not configured for ${protocol}; add it to "protocols" (and sign in again so the grant covers it)`,
+      );
     }
     const grantKey = grant.address.toLowerCase();
     for (;;) {
@@ -131,7 +135,8 @@ export class TokenProvider {
       } finally {
         if (leased) await this.#store.releaseLease(lease, this.#owner);
       }
-      if (this.#now() > deadline) throw new TokenError('unavailable', grant.address, `another process has held the refresh of ${grant.address} for over ${(this.#leaseMs * 2) / 1000} s`);
+      if (this.#now() > deadline)
+        throw new TokenError('unavailable', grant.address, `another process has held the refresh of ${grant.address} for over ${(this.#leaseMs * 2) / 1000} s`);
       await sleep(25);
     }
   }
@@ -150,7 +155,7 @@ export class TokenProvider {
       try {
         const result = await this.#acquire(grant, scopes, record);
         const secrets: GrantSecrets = {
-          ...(result.msalCache ?? record?.secrets.msalCache ? { msalCache: result.msalCache ?? record?.secrets.msalCache } : {}),
+          ...((result.msalCache ?? record?.secrets.msalCache) ? { msalCache: result.msalCache ?? record?.secrets.msalCache } : {}),
           accessTokens: { ...record?.secrets.accessTokens, [protocol]: { token: result.token, expiresOnMs: result.expiresOnMs } },
         };
         const meta: GrantMeta = {
@@ -174,16 +179,31 @@ export class TokenProvider {
         this.#apps.delete(grant.appName);
         this.#appCacheHolds.delete(grant.appName);
         if (err instanceof TokenError) throw err;
-        const failure = classifyFailure(err, { clientId: grant.app.clientId, tenant: grant.app.tenant, appName: grant.appName, mailbox: grant.address, cloudPortal: grant.cloud.portal });
+        const failure = classifyFailure(err, {
+          clientId: grant.app.clientId,
+          tenant: grant.app.tenant,
+          appName: grant.appName,
+          mailbox: grant.address,
+          cloudPortal: grant.cloud.portal,
+        });
         // Throttling asks for a pause (Retry-After); hammering would only prolong it.
         if (failure.transient && !failure.throttled && attempt < this.#retries) {
           await sleep(this.#retryBaseDelayMs * 2 ** attempt++);
           continue;
         }
-        const status: GrantStatus = failure.transient ? record?.meta.status ?? 'unknown' : failure.explanation?.health === 'needs_sign_in' ? 'needs_sign_in' : 'broken_configuration';
+        const status: GrantStatus = failure.transient
+          ? (record?.meta.status ?? 'unknown')
+          : failure.explanation?.health === 'needs_sign_in'
+            ? 'needs_sign_in'
+            : 'broken_configuration';
         if (!failure.transient) await this.#markFailed(grant, status, failure.summary, failure.aadsts, record);
         const fix = failure.explanation ? ` ${failure.explanation.fix}` : '';
-        throw new TokenError(failure.transient ? 'unavailable' : status === 'needs_sign_in' ? 'needs_sign_in' : 'broken_configuration', grant.address, `${grant.address}: ${failure.summary}.${fix}`, failure.explanation);
+        throw new TokenError(
+          failure.transient ? 'unavailable' : status === 'needs_sign_in' ? 'needs_sign_in' : 'broken_configuration',
+          grant.address,
+          `${grant.address}: ${failure.summary}.${fix}`,
+          failure.explanation,
+        );
       }
     }
   }
@@ -203,7 +223,8 @@ export class TokenProvider {
     }
     const app = await building;
     if (!grant.delegated) {
-      if (!('acquireTokenByClientCredential' in app)) throw new TokenError('broken_configuration', grant.address, `the app ${grant.appName} has no credential for client credentials`);
+      if (!('acquireTokenByClientCredential' in app))
+        throw new TokenError('broken_configuration', grant.address, `the app ${grant.appName} has no credential for client credentials`);
       const result = await app.acquireTokenByClientCredential({ scopes, skipCache: true });
       if (!result?.accessToken) throw new TokenError('unavailable', grant.address, 'the identity platform returned no access token');
       return { token: result.accessToken, expiresOnMs: this.#expiresOn(result.expiresOn) };
@@ -213,13 +234,23 @@ export class TokenProvider {
     if (holds?.mailbox !== grant.address || holds.version !== record!.version) cache.deserialize(record!.secrets.msalCache!);
     const homeAccountId = record!.meta.account?.homeAccountId;
     const account = homeAccountId ? await cache.getAccountByHomeId(homeAccountId) : (await cache.getAllAccounts())[0];
-    if (!account) throw new TokenError('needs_sign_in', grant.address, `the stored grant of ${grant.address} has no account; run \`mailbridge login ${grant.address}\``);
+    if (!account)
+      throw new TokenError('needs_sign_in', grant.address, `the stored grant of ${grant.address} has no account; run \`mailbridge login ${grant.address}\``);
     const result = await app.acquireTokenSilent({ account, scopes, forceRefresh: true });
     return { token: result.accessToken, expiresOnMs: this.#expiresOn(result.expiresOn), msalCache: cache.serialize() };
   }
 
   #newMeta(grant: ResolvedGrant): GrantMeta {
-    return { mailbox: grant.address, app: grant.appName, clientId: grant.app.clientId, tenant: grant.app.tenant, grant: grant.mailbox.grant, status: 'unknown', createdAt: this.#now(), accessTokenExpiry: {} };
+    return {
+      mailbox: grant.address,
+      app: grant.appName,
+      clientId: grant.app.clientId,
+      tenant: grant.app.tenant,
+      grant: grant.mailbox.grant,
+      status: 'unknown',
+      createdAt: this.#now(),
+      accessTokenExpiry: {},
+    };
   }
 
   /**

@@ -57,7 +57,13 @@ export class ImapError extends Error {
   readonly response?: string;
   /** From Exchange's throttling reply. */
   readonly backoffMs?: number;
-  constructor(code: ImapErrorCode, mailbox: string, endpoint: MailEndpoint, message: string, extra: { response?: string; backoffMs?: number; cause?: unknown } = {}) {
+  constructor(
+    code: ImapErrorCode,
+    mailbox: string,
+    endpoint: MailEndpoint,
+    message: string,
+    extra: { response?: string; backoffMs?: number; cause?: unknown } = {},
+  ) {
     super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.name = 'ImapError';
     this.code = code;
@@ -68,8 +74,6 @@ export class ImapError extends Error {
     if (extra.backoffMs !== undefined) this.backoffMs = extra.backoffMs;
   }
 }
-
-
 
 /** Expiry (ms since the epoch) of a JWT access token from its `exp` claim; undefined for opaque tokens. */
 export function tokenExpiry(token: string): number | undefined {
@@ -94,7 +98,19 @@ interface ImapFlowFailure {
 }
 
 const TIMEOUT_CODES = new Set(['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT', 'ETIMEOUT', 'ETIMEDOUT']);
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'NoConnection', 'EConnectionClosed', 'ClosedAfterConnectText', 'ClosedAfterConnectTLS']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'NoConnection',
+  'EConnectionClosed',
+  'ClosedAfterConnectText',
+  'ClosedAfterConnectTLS',
+]);
 
 /** The failure of one login attempt, named; `tokenRefused` says whether a new token might help. */
 function classify(err: unknown, mailbox: string, endpoint: MailEndpoint, token: string): { error: ImapError; tokenRefused: boolean } {
@@ -110,10 +126,23 @@ function classify(err: unknown, mailbox: string, endpoint: MailEndpoint, token: 
   const throttle = response !== undefined ? /throttled\.?\s*Suggested Backoff Time:\s*(\d+)/i.exec(response) : null;
   if (throttle || e.code === 'ETHROTTLE') {
     const backoffMs = throttle ? Number(throttle[1]) : undefined;
-    return { error: make('throttled', `${where} throttles this mailbox${backoffMs !== undefined ? `; try again in ${backoffMs} ms` : ''} (${response ?? detail})`, backoffMs !== undefined ? { backoffMs } : {}), tokenRefused: false };
+    return {
+      error: make(
+        'throttled',
+        `${where} throttles this mailbox${backoffMs !== undefined ? `; try again in ${backoffMs} ms` : ''} (${response ?? detail})`,
+        backoffMs !== undefined ? { backoffMs } : {},
+      ),
+      tokenRefused: false,
+    };
   }
   if (response !== undefined && /authenticated but not connected/i.test(response)) {
-    return { error: make('not_connected', `${where} accepted the token but cannot open the mailbox ("${response}"): the mailbox may lack a license, IMAP may be disabled for it, or the token's user has no access to it`), tokenRefused: false };
+    return {
+      error: make(
+        'not_connected',
+        `${where} accepted the token but cannot open the mailbox ("${response}"): the mailbox may lack a license, IMAP may be disabled for it, or the token's user has no access to it`,
+      ),
+      tokenRefused: false,
+    };
   }
   if (response !== undefined && /Server Unavailable|\[UNAVAILABLE\]|temporary/i.test(response)) {
     return { error: make('unavailable', `${where} is unavailable for now ("${response}")`), tokenRefused: false };
@@ -126,7 +155,10 @@ function classify(err: unknown, mailbox: string, endpoint: MailEndpoint, token: 
   }
   if (TIMEOUT_CODES.has(e.code ?? '')) return { error: make('timeout', `${where} did not answer in time (${detail})`), tokenRefused: false };
   if (CONNECTION_CODES.has(e.code ?? '')) return { error: make('connection', `cannot talk to ${where}: ${detail}`), tokenRefused: false };
-  return { error: make('protocol', `IMAP with ${where} failed: ${detail}${response && !detail.includes(response) ? ` ("${response}")` : ''}`), tokenRefused: false };
+  return {
+    error: make('protocol', `IMAP with ${where} failed: ${detail}${response && !detail.includes(response) ? ` ("${response}")` : ''}`),
+    tokenRefused: false,
+  };
 }
 
 /** One connect and login with `token`; the client is closed again when anything fails. */
@@ -197,10 +229,16 @@ export async function connectImap(ctx: ImapContext, mailbox: string, options: Op
   } catch (err) {
     const second = classify(err, grant.address, endpoint, token);
     if (second.tokenRefused) {
-      throw new ImapError('auth_rejected', grant.address, endpoint, `${second.error.message}, also a freshly refreshed one: check the grant's scopes or roles, the mailbox permission and that IMAP is enabled for the mailbox (\`mailbridge verify ${grant.address}\` names the cause)`, {
-        ...(second.error.response !== undefined ? { response: second.error.response } : {}),
-        cause: err,
-      });
+      throw new ImapError(
+        'auth_rejected',
+        grant.address,
+        endpoint,
+        `${second.error.message}, also a freshly refreshed one: check the grant's scopes or roles, the mailbox permission and that IMAP is enabled for the mailbox (\`mailbridge verify ${grant.address}\` names the cause)`,
+        {
+          ...(second.error.response !== undefined ? { response: second.error.response } : {}),
+          cause: err,
+        },
+      );
     }
     throw second.error;
   }

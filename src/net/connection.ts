@@ -104,7 +104,12 @@ function dn(fields: object | undefined): string {
 
 /** The facts of a peer certificate worth reporting. */
 export function tlsFacts(protocol: string | null | undefined, cert: tls.PeerCertificate | undefined): TlsFacts {
-  return { protocol: protocol ?? '?', subject: dn(cert?.subject), issuer: dn(cert?.issuer), validTo: cert?.valid_to ? new Date(cert.valid_to).toISOString() : '?' };
+  return {
+    protocol: protocol ?? '?',
+    subject: dn(cert?.subject),
+    issuer: dn(cert?.issuer),
+    validTo: cert?.valid_to ? new Date(cert.valid_to).toISOString() : '?',
+  };
 }
 
 let trusted: string[] | undefined;
@@ -149,10 +154,23 @@ const OPENSSL_REASONS: Record<string, string> = {
   INVALID_PURPOSE: 'unsupported certificate purpose',
 };
 
-const TRUST_CODES = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE']);
+const TRUST_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+]);
 
 /** TLS over an open socket (after STARTTLS/STLS, or implicit TLS over connectTcp); verified as described above. */
-export async function startTls(socket: net.Socket, host: string, caPem: string | undefined, timeoutMs: number): Promise<{ socket: tls.TLSSocket; facts: TlsFacts }> {
+export async function startTls(
+  socket: net.Socket,
+  host: string,
+  caPem: string | undefined,
+  timeoutMs: number,
+): Promise<{ socket: tls.TLSSocket; facts: TlsFacts }> {
   const servername = isIP(host) ? undefined : host;
   const secure = tls.connect({ socket, ...(servername ? { servername } : {}), secureContext: secureContextFor(caPem), rejectUnauthorized: false });
   try {
@@ -202,7 +220,10 @@ async function verifiedHandshake(secure: tls.TLSSocket, servername: string | und
   await new Promise<void>((resolve, reject) => {
     let connected = tcpUp;
     const timer = setTimeout(
-      () => reject(new NetFailure(connected ? 'tls' : 'tcp', 'ETIMEDOUT', connected ? `no TLS handshake within ${timeoutMs} ms` : `no answer within ${timeoutMs} ms`)),
+      () =>
+        reject(
+          new NetFailure(connected ? 'tls' : 'tcp', 'ETIMEDOUT', connected ? `no TLS handshake within ${timeoutMs} ms` : `no answer within ${timeoutMs} ms`),
+        ),
       timeoutMs,
     );
     if (!tcpUp) secure.once('connect', () => (connected = true));
@@ -218,21 +239,31 @@ async function verifiedHandshake(secure: tls.TLSSocket, servername: string | und
     });
     secure.once('close', () => {
       clearTimeout(timer);
-      reject(connected ? new NetFailure('tls', 'ECONNRESET', 'the server closed the connection during the TLS handshake') : new NetFailure('tcp', 'ECONNRESET', 'the connection closed'));
+      reject(
+        connected
+          ? new NetFailure('tls', 'ECONNRESET', 'the server closed the connection during the TLS handshake')
+          : new NetFailure('tcp', 'ECONNRESET', 'the connection closed'),
+      );
     });
   });
   const cert = secure.getPeerCertificate();
   const facts = tlsFacts(secure.getProtocol(), cert);
   if (!secure.authorized) {
     const reason = secure.authorizationError as unknown as NodeJS.ErrnoException | string | undefined;
-    const code = typeof reason === 'string' ? reason : (reason)?.code ?? String(reason);
+    const code = typeof reason === 'string' ? reason : (reason?.code ?? String(reason));
     const text = OPENSSL_REASONS[code] ?? (typeof reason === 'string' ? reason : (reason?.message ?? code));
     const hint = /EXPIRED|NOT_YET_VALID/.test(code) ? 'expired' : TRUST_CODES.has(code) ? 'trust' : 'other';
     throw new NetFailure('tls', code, `certificate ${facts.subject} issued by ${facts.issuer}: ${text}`, hint);
   }
   if (servername) {
     const mismatch = tls.checkServerIdentity(servername, cert);
-    if (mismatch) throw new NetFailure('tls', (mismatch as NodeJS.ErrnoException).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID', `certificate ${facts.subject}: ${mismatch.message}`, 'name');
+    if (mismatch)
+      throw new NetFailure(
+        'tls',
+        (mismatch as NodeJS.ErrnoException).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID',
+        `certificate ${facts.subject}: ${mismatch.message}`,
+        'name',
+      );
   }
   secure.on('error', () => {});
   return facts;

@@ -4,10 +4,7 @@
 // this file turns them into tokens: atoms (including `BODY[HEADER.FIELDS (A B)]<0.10>` kept whole),
 // quoted strings, literals and parenthesised lists.
 
-export type ImapToken =
-  | { type: 'atom'; value: string }
-  | { type: 'string'; value: Buffer; literal: boolean }
-  | { type: 'list'; items: ImapToken[] };
+export type ImapToken = { type: 'atom'; value: string } | { type: 'string'; value: Buffer; literal: boolean } | { type: 'list'; items: ImapToken[] };
 
 /** A command as received: `lines.length === literals.length + 1`. */
 export interface RawCommand {

@@ -57,8 +57,12 @@ export class Pop3Client {
         const line = await client.#wire.readLine('greeting');
         const text = lineText(line);
         const status = statusOf(line);
-        if (status === 'err') throw new Pop3Error('server', `the POP3 server at ${settings.host}:${settings.port} refused the connection: ${text}`, { reply: text });
-        if (status !== 'ok') throw client.#wire.fail(new Pop3Error('protocol', `the greeting of ${settings.host}:${settings.port} is not a POP3 greeting: ${quote(text)}`, { reply: text }));
+        if (status === 'err')
+          throw new Pop3Error('server', `the POP3 server at ${settings.host}:${settings.port} refused the connection: ${text}`, { reply: text });
+        if (status !== 'ok')
+          throw client.#wire.fail(
+            new Pop3Error('protocol', `the greeting of ${settings.host}:${settings.port} is not a POP3 greeting: ${quote(text)}`, { reply: text }),
+          );
         client.#greeting = text;
       });
       if (settings.security === 'starttls') await client.#startTls();
@@ -246,21 +250,26 @@ export class Pop3Client {
 
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
     this.#pending++;
-    const run = this.#tail.then(() => {
-      const failure = this.#wire.failure;
-      if (failure) throw failure.code === 'closed' ? failure : new Pop3Error('closed', `the POP3 connection is closed after an earlier error: ${failure.message}`, { cause: failure });
-      return work();
-    }).then(
-      // Counted down before `run` settles, so a caller awaiting it can detach() at once.
-      (value) => {
-        this.#pending--;
-        return value;
-      },
-      (err: unknown) => {
-        this.#pending--;
-        throw err;
-      },
-    );
+    const run = this.#tail
+      .then(() => {
+        const failure = this.#wire.failure;
+        if (failure)
+          throw failure.code === 'closed'
+            ? failure
+            : new Pop3Error('closed', `the POP3 connection is closed after an earlier error: ${failure.message}`, { cause: failure });
+        return work();
+      })
+      .then(
+        // Counted down before `run` settles, so a caller awaiting it can detach() at once.
+        (value) => {
+          this.#pending--;
+          return value;
+        },
+        (err: unknown) => {
+          this.#pending--;
+          throw err;
+        },
+      );
     this.#tail = run.catch(() => {});
     return run;
   }
@@ -312,13 +321,17 @@ export class Pop3Client {
   async #startTls(): Promise<void> {
     const caps = await this.capabilities();
     if (!caps.stls) {
-      throw new Pop3Error('tls', `the POP3 server at ${this.#settings.host}:${this.#settings.port} does not offer STLS (CAPA: ${caps.raw.join(', ') || 'none'})`);
+      throw new Pop3Error(
+        'tls',
+        `the POP3 server at ${this.#settings.host}:${this.#settings.port} does not offer STLS (CAPA: ${caps.raw.join(', ') || 'none'})`,
+      );
     }
     await this.#exclusive(async () => {
       try {
         await this.#command('STLS');
       } catch (err) {
-        if (err instanceof Pop3Error && err.code === 'server') throw new Pop3Error('tls', `the POP3 server refused STLS: ${err.reply ?? ''}`, err.reply !== undefined ? { reply: err.reply } : {});
+        if (err instanceof Pop3Error && err.code === 'server')
+          throw new Pop3Error('tls', `the POP3 server refused STLS: ${err.reply ?? ''}`, err.reply !== undefined ? { reply: err.reply } : {});
         throw err;
       }
       // Bytes after the STLS answer would be taken as if they came over TLS (RFC 2595 section 3.1).
@@ -345,13 +358,21 @@ export class Pop3Client {
       return { status: statusOf(line), text: redact(lineText(line), secrets) };
     };
     const refused = (text: string, challenge?: string) =>
-      new Pop3Error('auth', `the POP3 server refused the ${mechanism} login for ${user}: ${text}`, { reply: text, ...(challenge !== undefined ? { challenge } : {}) });
+      new Pop3Error('auth', `the POP3 server refused the ${mechanism} login for ${user}: ${text}`, {
+        reply: text,
+        ...(challenge !== undefined ? { challenge } : {}),
+      });
 
     this.#wire.write(`AUTH ${mechanism}\r\n`);
     const first = await read(`reply to AUTH ${mechanism}`);
     if (first.status === 'err') throw new Pop3Error('auth', `the POP3 server refused AUTH ${mechanism}: ${first.text}`, { reply: first.text });
-    if (first.status === 'ok') throw this.#protocol(`the POP3 server answered AUTH ${mechanism} with +OK before any credentials, where a "+" continuation was expected: ${quote(first.text)}`, first.text);
-    if (first.status !== 'continue') throw this.#protocol(`the POP3 server's reply to AUTH ${mechanism} is neither "+" nor -ERR: ${quote(first.text)}`, first.text);
+    if (first.status === 'ok')
+      throw this.#protocol(
+        `the POP3 server answered AUTH ${mechanism} with +OK before any credentials, where a "+" continuation was expected: ${quote(first.text)}`,
+        first.text,
+      );
+    if (first.status !== 'continue')
+      throw this.#protocol(`the POP3 server's reply to AUTH ${mechanism} is neither "+" nor -ERR: ${quote(first.text)}`, first.text);
 
     this.#wire.write(`${response}\r\n`);
     const second = await read(`answer to the ${mechanism} credentials`);
@@ -362,7 +383,11 @@ export class Pop3Client {
       challenge = decodeChallenge(second.text.slice(1));
       this.#wire.write(`${errorChallengeAnswer(mechanism)}\r\n`);
       final = await read(`final answer to ${mechanism} after the server's error challenge`);
-      if (final.status === 'continue') throw this.#protocol(`the POP3 server sent another "+" challenge during ${mechanism} where its final answer was expected: ${quote(final.text)}`, final.text);
+      if (final.status === 'continue')
+        throw this.#protocol(
+          `the POP3 server sent another "+" challenge during ${mechanism} where its final answer was expected: ${quote(final.text)}`,
+          final.text,
+        );
     }
     if (final.status === 'ok') {
       this.#caps = undefined;
@@ -454,7 +479,8 @@ export class Pop3Client {
       const line = await this.#wire.readLine('reply to a pipelined RETR');
       const status = statusOf(line);
       if (status === 'ok') await this.#wire.readBlock('message (skipped)', { data: () => true });
-      else if (status !== 'err') throw this.#protocol(`the POP3 server's reply to a pipelined RETR is neither +OK nor -ERR: ${quote(lineText(line))}`, lineText(line));
+      else if (status !== 'err')
+        throw this.#protocol(`the POP3 server's reply to a pipelined RETR is neither +OK nor -ERR: ${quote(lineText(line))}`, lineText(line));
     }
   }
 }

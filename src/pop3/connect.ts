@@ -100,7 +100,12 @@ function established<T extends net.Socket>(socket: T, event: 'connect' | 'secure
       else failWith(new Pop3Error('connect', `cannot connect to ${where}: ${err.message}`, { cause: err }));
     };
     const onClose = () => {
-      failWith(new Pop3Error(tcpUp ? 'tls' : 'connect', tcpUp ? `${where} closed the connection during the TLS handshake` : `cannot connect to ${where}: connection closed`));
+      failWith(
+        new Pop3Error(
+          tcpUp ? 'tls' : 'connect',
+          tcpUp ? `${where} closed the connection during the TLS handshake` : `cannot connect to ${where}: connection closed`,
+        ),
+      );
     };
     const timer = setTimeout(() => {
       failWith(new Pop3Error('timeout', `${tcpUp ? 'TLS handshake with' : 'connecting to'} ${where} took longer than ${s.timeoutMs} ms`));

@@ -54,7 +54,10 @@ export class DotBlockDecoder {
           end = p + 1;
           break;
         } else {
-          throw new Pop3Error('protocol', 'invalid dot-stuffing in a multi-line reply: a line starts with a single "." followed by other text (RFC 1939 requires "..")');
+          throw new Pop3Error(
+            'protocol',
+            'invalid dot-stuffing in a multi-line reply: a line starts with a single "." followed by other text (RFC 1939 requires "..")',
+          );
         }
       } else if (this.#atLineStart) {
         this.#atLineStart = false;

@@ -250,7 +250,11 @@ export class Pop3Wire {
     const how = cause ? `the connection failed (${cause.message})` : 'the server closed the connection';
     if (want.kind === 'block') {
       const where = want.decoder.bytes > 0 ? `after ${want.decoder.bytes} bytes of content` : 'before any content';
-      return new Pop3Error('closed', `${how} in the middle of ${want.what}, ${where}: the multi-line reply is truncated (no terminating ".")`, cause ? { cause } : {});
+      return new Pop3Error(
+        'closed',
+        `${how} in the middle of ${want.what}, ${where}: the multi-line reply is truncated (no terminating ".")`,
+        cause ? { cause } : {},
+      );
     }
     return new Pop3Error('closed', `${how} while waiting for the ${want.what}`, cause ? { cause } : {});
   }

@@ -74,7 +74,10 @@ export async function resolveListeners(loaded: LoadedConfig): Promise<ResolvedLi
           continue;
         }
       } else {
-        generated ??= await generatedCertificate(loaded.dataDir, configured.map((c) => c.host));
+        generated ??= await generatedCertificate(
+          loaded.dataDir,
+          configured.map((c) => c.host),
+        );
         listener.tls = generated.material;
         listener.certificateFile = generated.file;
       }
@@ -85,7 +88,10 @@ export async function resolveListeners(loaded: LoadedConfig): Promise<ResolvedLi
         continue;
       }
     } else if (l.certificate) {
-      problems.push({ path: `${path}.certificate`, message: 'a plain listener uses no certificate; set "security" to "starttls" or "implicit", or remove "certificate"' });
+      problems.push({
+        path: `${path}.certificate`,
+        message: 'a plain listener uses no certificate; set "security" to "starttls" or "implicit", or remove "certificate"',
+      });
     }
     if (l.upstream) {
       let endpoint: MailEndpoint;
@@ -97,7 +103,10 @@ export async function resolveListeners(loaded: LoadedConfig): Promise<ResolvedLi
         continue;
       }
       if (!SCHEMES[l.protocol].includes(scheme)) {
-        problems.push({ path: `${path}.upstream`, message: `a ${l.protocol} listener needs a ${SCHEMES[l.protocol].join(':// or ')}:// upstream, not ${scheme}://` });
+        problems.push({
+          path: `${path}.upstream`,
+          message: `a ${l.protocol} listener needs a ${SCHEMES[l.protocol].join(':// or ')}:// upstream, not ${scheme}://`,
+        });
         continue;
       }
       listener.upstream = { endpoint };

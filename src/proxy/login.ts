@@ -11,7 +11,11 @@ import { loginUpstream, UpstreamError, type UpstreamSession } from './upstream/i
 
 export type AuthOutcome =
   | { ok: true; clientId: string; clientName: string; mailbox: string }
-  | { ok: false; reason: 'rate_limited' | 'bad_password' | 'unknown_client' | 'revoked' | 'mailbox_not_allowed' | 'unknown_mailbox'; retryAfterSeconds?: number };
+  | {
+      ok: false;
+      reason: 'rate_limited' | 'bad_password' | 'unknown_client' | 'revoked' | 'mailbox_not_allowed' | 'unknown_mailbox';
+      retryAfterSeconds?: number;
+    };
 
 export interface Authenticator {
   authenticate(input: { username: string; password: string; remoteAddress: string; protocol: Protocol }): Promise<AuthOutcome>;
@@ -102,9 +106,13 @@ export async function proxyLogin(
       facts.outcome = err instanceof UpstreamError && err.code === 'refused' ? 'upstream_refused' : 'upstream_unavailable';
       facts.detail = oneLine(e.message);
       if (err instanceof UpstreamError && err.code === 'refused') {
-        return unavailable(`${target.endpoint.host} refused mailbridge's token for ${auth.mailbox}${err.reply ? ` (${oneLine(err.reply, 200)})` : ''}; an administrator should run: mailbridge verify ${auth.mailbox}`);
+        return unavailable(
+          `${target.endpoint.host} refused mailbridge's token for ${auth.mailbox}${err.reply ? ` (${oneLine(err.reply, 200)})` : ''}; an administrator should run: mailbridge verify ${auth.mailbox}`,
+        );
       }
-      return unavailable(`mailbridge could not log in to ${facts.upstream} for ${auth.mailbox} (${err instanceof UpstreamError ? err.code : 'error'}); try again later`);
+      return unavailable(
+        `mailbridge could not log in to ${facts.upstream} for ${auth.mailbox} (${err instanceof UpstreamError ? err.code : 'error'}); try again later`,
+      );
     }
     facts.outcome = 'ok';
     return { ok: true, upstream };

@@ -40,8 +40,18 @@ export function relay(client: Socket, clientEarly: Buffer, server: Socket, serve
   if (serverEarly.length > 0) client.write(serverEarly);
   // A client that half-closes (a script: commands, then shutdown) still gets every answer: the
   // server, which may not handle a half-close itself, is only told once it has gone quiet.
-  forward(client, server, (n) => (bytesFromClient += n), () => server.setTimeout(HALF_CLOSE_QUIET_MS, () => server.end()));
-  forward(server, client, (n) => (bytesToClient += n), () => client.end());
+  forward(
+    client,
+    server,
+    (n) => (bytesFromClient += n),
+    () => server.setTimeout(HALF_CLOSE_QUIET_MS, () => server.end()),
+  );
+  forward(
+    server,
+    client,
+    (n) => (bytesToClient += n),
+    () => client.end(),
+  );
 
   const done = new Promise<RelayResult>((resolve) => {
     let open = 2;

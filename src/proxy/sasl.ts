@@ -47,7 +47,11 @@ export type AskResponse = (prompt: string) => Promise<string | undefined | null>
  * when the client sent one; 'malformed' for a response that does not decode; undefined/null as
  * from `ask`.
  */
-export async function saslCredentials(mechanism: 'PLAIN' | 'LOGIN', initial: string | undefined, ask: AskResponse): Promise<{ mailbox: string; password: string } | 'malformed' | undefined | null> {
+export async function saslCredentials(
+  mechanism: 'PLAIN' | 'LOGIN',
+  initial: string | undefined,
+  ask: AskResponse,
+): Promise<{ mailbox: string; password: string } | 'malformed' | undefined | null> {
   if (mechanism === 'PLAIN') {
     const answer = initial ?? (await ask(''));
     if (answer === null || answer === undefined) return answer;

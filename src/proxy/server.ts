@@ -87,7 +87,16 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const runSession = async (listener: ResolvedListener, label: string, session: LineSession): Promise<void> => {
     const started = performance.now();
     const id = nextSession++;
-    const audit: SessionAudit = { session: id, listener: label, protocol: listener.protocol, client: `${session.remoteAddress}:${session.socket.remotePort ?? ''}`, result: 'no_login', bytesFromClient: 0, bytesToClient: 0, durationMs: 0 };
+    const audit: SessionAudit = {
+      session: id,
+      listener: label,
+      protocol: listener.protocol,
+      client: `${session.remoteAddress}:${session.socket.remotePort ?? ''}`,
+      result: 'no_login',
+      bytesFromClient: 0,
+      bytesToClient: 0,
+      durationMs: 0,
+    };
     const me: LiveSession = { session, protocol: listener.protocol };
     if (stopping || live.size >= settings.maxConnections) {
       audit.result = stopping ? 'shutting_down' : 'busy';
@@ -96,7 +105,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return;
     }
     live.add(me);
-    const transcript = options.debug ? (direction: 'C' | 'S', line: string) => logger.debug({ session: id, [direction === 'C' ? 'client' : 'proxy']: direction === 'S' ? printable(line) : line }, 'transcript') : undefined;
+    const transcript = options.debug
+      ? (direction: 'C' | 'S', line: string) =>
+          logger.debug({ session: id, [direction === 'C' ? 'client' : 'proxy']: direction === 'S' ? printable(line) : line }, 'transcript')
+      : undefined;
     const io = new FrontIo(session, transcript, TOO_MANY_ERRORS[listener.protocol]);
     // A client that never logs in is let go after loginTimeoutSeconds.
     const loginTimer = setTimeout(() => {

@@ -52,7 +52,13 @@ export class SmtpError extends Error {
   readonly responseCode?: number;
   /** The SMTP command the reply answered (`AUTH XOAUTH2`, `RCPT TO`, ...). */
   readonly command?: string;
-  constructor(code: SmtpErrorCode, mailbox: string, endpoint: MailEndpoint, message: string, extra: { response?: string; responseCode?: number; command?: string } = {}) {
+  constructor(
+    code: SmtpErrorCode,
+    mailbox: string,
+    endpoint: MailEndpoint,
+    message: string,
+    extra: { response?: string; responseCode?: number; command?: string } = {},
+  ) {
     super(message);
     this.name = 'SmtpError';
     this.code = code;
@@ -86,7 +92,6 @@ interface TransportState {
   /** The provider's own error, kept whole (nodemailer would overwrite its code with EAUTH). */
   tokenError?: unknown;
 }
-
 
 async function buildTransport(ctx: SmtpContext, mailbox: string, options: SmtpOptions, state: TransportState): Promise<SmtpTransport> {
   const grant = resolveGrant(ctx.loaded, mailbox);
@@ -137,7 +142,6 @@ export async function createSmtpTransport(ctx: SmtpContext, mailbox: string, opt
   return buildTransport(ctx, mailbox, options, { tokens: [], renewed: false });
 }
 
-
 interface NodemailerFailure {
   code?: string;
   message?: string;
@@ -164,9 +168,11 @@ function named(err: unknown, address: string, endpoint: MailEndpoint, state: Tra
     if (/^535[ -]5\.7\.139\b/.test(response)) return make('auth_disabled', `${where} refuses SMTP AUTH for this mailbox: ${response}`);
     return make('auth_rejected', `${where} refused the access token: ${response}`);
   }
-  if (response !== undefined && (/^4\d\d[ -]4\.3\.2\b/.test(response) || /throttl/i.test(response))) return make('throttled', `${where} throttles this mailbox: ${response}`);
+  if (response !== undefined && (/^4\d\d[ -]4\.3\.2\b/.test(response) || /throttl/i.test(response)))
+    return make('throttled', `${where} throttles this mailbox: ${response}`);
   if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE') return make('rejected', `${where} refused the message: ${reply}`);
-  if (e.code === 'ETLS' || /CERT|SIGNATURE|SSL|ALTNAME/.test(e.code ?? '') || /certificate/i.test(detail)) return make('tls', `TLS with ${where} failed: ${detail}`);
+  if (e.code === 'ETLS' || /CERT|SIGNATURE|SSL|ALTNAME/.test(e.code ?? '') || /certificate/i.test(detail))
+    return make('tls', `TLS with ${where} failed: ${detail}`);
   if (e.code === 'ETIMEDOUT') return make('timeout', `${where} did not answer in time (${detail})`);
   if (e.code === 'ECONNECTION' || e.code === 'ESOCKET' || e.code === 'EDNS') return make('connection', `cannot talk to ${where}: ${detail}`);
   return make('protocol', `SMTP with ${where} failed: ${detail}`);
@@ -204,11 +210,17 @@ export async function sendMessage(ctx: SmtpContext, mailbox: string, message: Ou
       const retry = error instanceof SmtpError && error.code === 'auth_rejected' && !state.renewed && attempt === 0;
       if (!retry) {
         if (error instanceof SmtpError && error.code === 'auth_rejected' && (attempt > 0 || state.renewed)) {
-          throw new SmtpError('auth_rejected', error.mailbox, endpoint, `${error.message}, also a freshly refreshed one: check the grant's scopes or roles and the mailbox permission (\`mailbridge verify ${grant.address}\` names the cause)`, {
-            ...(error.response !== undefined ? { response: error.response } : {}),
-            ...(error.responseCode !== undefined ? { responseCode: error.responseCode } : {}),
-            ...(error.command !== undefined ? { command: error.command } : {}),
-          });
+          throw new SmtpError(
+            'auth_rejected',
+            error.mailbox,
+            endpoint,
+            `${error.message}, also a freshly refreshed one: check the grant's scopes or roles and the mailbox permission (\`mailbridge verify ${grant.address}\` names the cause)`,
+            {
+              ...(error.response !== undefined ? { response: error.response } : {}),
+              ...(error.responseCode !== undefined ? { responseCode: error.responseCode } : {}),
+              ...(error.command !== undefined ? { command: error.command } : {}),
+            },
+          );
         }
         throw error;
       }

@@ -30,7 +30,10 @@ export class SecretBox {
   open(sealed: string, boundTo: string): string {
     const [version, iv, tag, body] = sealed.split('.');
     if (version !== VERSION || !iv || !tag || body === undefined) {
-      throw new TokenStoreError('corrupt_record', `the stored secrets of ${boundTo} are damaged (not a ${VERSION} sealed value); sign in again to replace them`);
+      throw new TokenStoreError(
+        'corrupt_record',
+        `the stored secrets of ${boundTo} are damaged (not a ${VERSION} sealed value); sign in again to replace them`,
+      );
     }
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64'));

@@ -5,7 +5,15 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { CLIENT_ID, CLIENT_NAME, nameKey, ProxyClientStoreError, type NewProxyClient, type ProxyClientRecord, type ProxyClientStore } from './proxy-client-store.ts';
+import {
+  CLIENT_ID,
+  CLIENT_NAME,
+  nameKey,
+  ProxyClientStoreError,
+  type NewProxyClient,
+  type ProxyClientRecord,
+  type ProxyClientStore,
+} from './proxy-client-store.ts';
 
 // The partial unique index lets a revoked client's name be given to a new client while the old
 // row stays for the record.
@@ -98,7 +106,11 @@ export class SqliteProxyClientStore implements ProxyClientStore {
 
   async add(client: NewProxyClient): Promise<ProxyClientRecord> {
     const name = client.name.trim();
-    if (!CLIENT_NAME.test(name)) throw new ProxyClientStoreError('invalid_record', `"${name}" cannot be a client name: use up to 64 letters, digits, spaces and . _ @ + -, starting with a letter or digit`);
+    if (!CLIENT_NAME.test(name))
+      throw new ProxyClientStoreError(
+        'invalid_record',
+        `"${name}" cannot be a client name: use up to 64 letters, digits, spaces and . _ @ + -, starting with a letter or digit`,
+      );
     if (!CLIENT_ID.test(client.id)) throw new ProxyClientStoreError('invalid_record', 'a client id is 8 characters of lower-case base32');
     if (client.mailboxes.length === 0) throw new ProxyClientStoreError('invalid_record', 'a client needs at least one mailbox');
     const mailboxes = [...new Set(client.mailboxes.map((m) => m.trim().toLowerCase()))];

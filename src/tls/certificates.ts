@@ -34,12 +34,15 @@ export interface CertificateRequest {
 const DAY_MS = 86_400_000;
 
 async function newKeyPair(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify']));
+  return await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify']);
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
-  const body = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const body = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`;
 }
 
@@ -79,10 +82,7 @@ function subjectAltNames(request: CertificateRequest): x509.JsonGeneralName[] {
 }
 
 /** A TLS server certificate for the given names, signed by `authority`. */
-export async function issueServerCertificate(
-  authority: CertificateWithKey,
-  request: CertificateRequest,
-): Promise<CertificateWithKey> {
+export async function issueServerCertificate(authority: CertificateWithKey, request: CertificateRequest): Promise<CertificateWithKey> {
   const keys = await newKeyPair();
   const caCert = new x509.X509Certificate(authority.certPem);
   const names = subjectAltNames(request);
@@ -95,10 +95,7 @@ export async function issueServerCertificate(
     ...validity(request.days ?? 825, request.notBefore),
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
-        true,
-      ),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(names),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),

@@ -85,7 +85,11 @@ export const causes = {
       : c.token?.kind === 'app'
         ? `Request exactly ${c.appOnlyScope} for app-only mail (not https://graph.microsoft.com/.default): check "scopes" of ${c.mailbox} in the configuration, then run verify again.`
         : `Request the Exchange scope ${c.delegatedScopePrefix}/${DELEGATED_PERMISSION[c.protocol]}, not an unprefixed or graph.microsoft.com permission (an unprefixed name means Microsoft Graph): remove or correct "scopes" of ${c.mailbox} in the configuration, then run \`mailbridge login ${c.mailbox}\`.`;
-    return mk('graph_audience', `The ${P} token is for Microsoft Graph (aud ${c.token?.aud ?? '?'}); ${P} servers accept only Exchange Online tokens and refuse it.`, fix);
+    return mk(
+      'graph_audience',
+      `The ${P} token is for Microsoft Graph (aud ${c.token?.aud ?? '?'}); ${P} servers accept only Exchange Online tokens and refuse it.`,
+      fix,
+    );
   },
 
   missing_scope(c: CauseContext): Cause {
@@ -136,7 +140,7 @@ export const causes = {
     const personal = tenantOf(c).toLowerCase() === 'consumers' || c.token?.tid === '9188040d-6c67-4c5b-b112-36a304b66dad';
     return mk(
       'protocol_disabled',
-      `${PROTOCOL_NAME[protocol]} is disabled for ${c.mailbox}: the server ${protocol === 'imap' ? 'accepted the login but will not open the mailbox' : 'refused a token with the right scope for the user\'s own mailbox'} (${reply}).`,
+      `${PROTOCOL_NAME[protocol]} is disabled for ${c.mailbox}: the server ${protocol === 'imap' ? 'accepted the login but will not open the mailbox' : "refused a token with the right scope for the user's own mailbox"} (${reply}).`,
       personal
         ? `In Outlook.com: Settings → Mail → Forwarding and IMAP → "Let devices and apps use POP" / "Let devices and apps use IMAP".`
         : `In Exchange Online PowerShell: ${enableProtocol(c, protocol)}`,
@@ -152,7 +156,11 @@ export const causes = {
   },
 
   smtp_auth_disabled_mailbox(c: CauseContext, reply: string): Cause {
-    return mk('smtp_auth_disabled_mailbox', `SMTP AUTH is disabled for ${c.mailbox} (${reply}).`, `Set-CASMailbox -Identity ${c.mailbox} -SmtpClientAuthenticationDisabled $false`);
+    return mk(
+      'smtp_auth_disabled_mailbox',
+      `SMTP AUTH is disabled for ${c.mailbox} (${reply}).`,
+      `Set-CASMailbox -Identity ${c.mailbox} -SmtpClientAuthenticationDisabled $false`,
+    );
   },
 
   security_defaults(c: CauseContext, reply: string): Cause {
@@ -173,8 +181,12 @@ export const causes = {
   },
 
   send_as_denied(c: CauseContext, reply: string): Cause {
-    const who = c.token?.kind === 'app' ? spId(c) : c.token?.upn ?? '<the user who signs in>';
-    return mk('send_as_denied', `SMTP authenticated but may not send as ${c.mailbox} (${reply}).`, `Add-RecipientPermission -Identity ${c.mailbox} -Trustee ${who} -AccessRights SendAs`);
+    const who = c.token?.kind === 'app' ? spId(c) : (c.token?.upn ?? '<the user who signs in>');
+    return mk(
+      'send_as_denied',
+      `SMTP authenticated but may not send as ${c.mailbox} (${reply}).`,
+      `Add-RecipientPermission -Identity ${c.mailbox} -Trustee ${who} -AccessRights SendAs`,
+    );
   },
 
   throttled(c: CauseContext, reply: string): Cause {
@@ -203,7 +215,9 @@ export const causes = {
     const fix = explanation ? (explanation.fix.includes(login) ? explanation.fix : `${explanation.fix} Then: \`${login}\`.`) : `Sign in again: \`${login}\`.`;
     return mk(
       'grant_expired_or_revoked',
-      explanation ? `The grant of ${c.mailbox} no longer works: AADSTS${explanation.code}: ${explanation.title}. ${explanation.cause}` : `The grant of ${c.mailbox} needs a new sign-in: ${message}`,
+      explanation
+        ? `The grant of ${c.mailbox} no longer works: AADSTS${explanation.code}: ${explanation.title}. ${explanation.cause}`
+        : `The grant of ${c.mailbox} needs a new sign-in: ${message}`,
       fix,
       explanation ? { aadsts: explanation.code } : {},
     );
@@ -213,14 +227,20 @@ export const causes = {
     const explanation = explainAgain(c, given);
     return mk(
       'token_request_failed',
-      explanation ? `No token for ${c.mailbox}: AADSTS${explanation.code}: ${explanation.title}. ${explanation.cause}` : `No token for ${c.mailbox}: ${message}`,
+      explanation
+        ? `No token for ${c.mailbox}: AADSTS${explanation.code}: ${explanation.title}. ${explanation.cause}`
+        : `No token for ${c.mailbox}: ${message}`,
       explanation?.fix ?? `Check the app ${c.clientId} and the configuration of ${c.mailbox} (\`mailbridge accounts\` shows the grant's status).`,
       explanation ? { aadsts: explanation.code } : {},
     );
   },
 
   identity_unavailable(_c: CauseContext, message: string): Cause {
-    return mk('identity_unavailable', `The identity platform could not be reached or is failing: ${message}`, 'Try again in a few minutes; check the network path (proxy, firewall) to the login host.');
+    return mk(
+      'identity_unavailable',
+      `The identity platform could not be reached or is failing: ${message}`,
+      'Try again in a few minutes; check the network path (proxy, firewall) to the login host.',
+    );
   },
 
   token_rejected(c: CauseContext, reply: string): Cause {
@@ -254,10 +274,18 @@ export const causes = {
   },
 
   tcp(host: string, port: number, code: string): Cause {
-    return mk('tcp', `Cannot connect to ${host}:${port} (${code}).`, `Check the port in the configuration and that no firewall or proxy blocks outgoing connections to ${host}:${port}.`);
+    return mk(
+      'tcp',
+      `Cannot connect to ${host}:${port} (${code}).`,
+      `Check the port in the configuration and that no firewall or proxy blocks outgoing connections to ${host}:${port}.`,
+    );
   },
 
   unexpected_reply(c: CauseContext, step: string, reply: string): Cause {
-    return mk('unexpected_reply', `${PROTOCOL_NAME[c.protocol]} ${step}: unexpected reply: ${reply}`, `Check that the configured ${PROTOCOL_NAME[c.protocol]} endpoint is Exchange Online (or a server that speaks XOAUTH2); run verify again in case it was temporary.`);
+    return mk(
+      'unexpected_reply',
+      `${PROTOCOL_NAME[c.protocol]} ${step}: unexpected reply: ${reply}`,
+      `Check that the configured ${PROTOCOL_NAME[c.protocol]} endpoint is Exchange Online (or a server that speaks XOAUTH2); run verify again in case it was temporary.`,
+    );
   },
 };

@@ -50,7 +50,10 @@ class ImapTalk {
     for (;;) {
       const line = await this.response();
       if (line.startsWith(`${tag} `)) {
-        const status = line.slice(tag.length + 1).split(' ')[0]!.toUpperCase();
+        const status = line
+          .slice(tag.length + 1)
+          .split(' ')[0]!
+          .toUpperCase();
         if (status !== 'OK' && status !== 'NO' && status !== 'BAD') throw new ConnectionError('closed', `malformed reply: ${line}`);
         return { status, line, untagged };
       }
@@ -91,7 +94,11 @@ export async function probeImap(p: ProbeInput): Promise<ProtocolReport> {
       steps.begin();
       const caps = await imap.command('CAPABILITY');
       if (!capabilitiesOf(caps.untagged).some((c) => c.toUpperCase() === 'STARTTLS')) {
-        steps.fail('tls', `no STARTTLS in: ${caps.untagged.join(' ')}`, causes.tls(p.endpoint.host, p.endpoint.port, 'the server does not offer STARTTLS', undefined, 'other'));
+        steps.fail(
+          'tls',
+          `no STARTTLS in: ${caps.untagged.join(' ')}`,
+          causes.tls(p.endpoint.host, p.endpoint.port, 'the server does not offer STARTTLS', undefined, 'other'),
+        );
         return steps.report();
       }
       const started = await imap.command('STARTTLS');

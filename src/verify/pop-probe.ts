@@ -37,7 +37,13 @@ export async function probePop(p: ProbeInput): Promise<ProtocolReport> {
     const e = err instanceof Pop3Error ? err : undefined;
     const code = ((e?.cause as NodeJS.ErrnoException | undefined)?.code ?? e?.code ?? 'error').toString();
     if (e?.code === 'tls' || (e?.code === 'timeout' && security === 'implicit')) {
-      const hint = /SELF_SIGNED|UNABLE_TO|CERT_UNTRUSTED|CERT_SIGNATURE/.test(code) ? 'trust' : /ALTNAME|HOSTNAME/.test(code) ? 'name' : /EXPIRED|NOT_YET/.test(code) ? 'expired' : 'other';
+      const hint = /SELF_SIGNED|UNABLE_TO|CERT_UNTRUSTED|CERT_SIGNATURE/.test(code)
+        ? 'trust'
+        : /ALTNAME|HOSTNAME/.test(code)
+          ? 'name'
+          : /EXPIRED|NOT_YET/.test(code)
+            ? 'expired'
+            : 'other';
       steps.fail('tls', replyOf(err), causes.tls(host, port, (err as Error).message, code, hint));
     } else if (e?.code === 'connect') {
       steps.fail('tcp', (err as Error).message, causes.tcp(host, port, code));

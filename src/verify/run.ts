@@ -60,7 +60,10 @@ export async function verifyMailbox(deps: VerifyDeps, address: string, options: 
   const notConfigured = wanted.filter((p) => !configured.includes(p));
   if (notConfigured.length > 0) {
     throw new ConfigError(deps.loaded.file, [
-      { path: `mailboxes.${grant.address}.protocols`, message: `${notConfigured.join(', ')} is not configured for ${grant.address} (configured: ${configured.join(', ')}); add it to "protocols" and sign in again` },
+      {
+        path: `mailboxes.${grant.address}.protocols`,
+        message: `${notConfigured.join(', ')} is not configured for ${grant.address} (configured: ${configured.join(', ')}); add it to "protocols" and sign in again`,
+      },
     ]);
   }
   let caPem: string | undefined;
@@ -68,12 +71,15 @@ export async function verifyMailbox(deps: VerifyDeps, address: string, options: 
     try {
       caPem = await readFile(grant.cloud.caFile, 'utf8');
     } catch (err) {
-      throw new ConfigError(deps.loaded.file, [{ path: `clouds.${grant.cloud.name}.caFile`, message: `cannot read ${grant.cloud.caFile}: ${(err as Error).message}` }]);
+      throw new ConfigError(deps.loaded.file, [
+        { path: `clouds.${grant.cloud.name}.caFile`, message: `cannot read ${grant.cloud.caFile}: ${(err as Error).message}` },
+      ]);
     }
   }
   if (grant.delegated && options.externalToken === undefined) {
     const record = await deps.store.get(grant.address);
-    if (!record?.secrets.msalCache) throw new TokenError('needs_sign_in', grant.address, `${grant.address} is not signed in: run \`mailbridge login ${grant.address}\``);
+    if (!record?.secrets.msalCache)
+      throw new TokenError('needs_sign_in', grant.address, `${grant.address} is not signed in: run \`mailbridge login ${grant.address}\``);
   }
 
   const knowledge: SharedKnowledge = { servicePrincipalExists: false };

@@ -91,13 +91,29 @@ export async function probeSmtp(p: ProbeInput): Promise<ProtocolReport> {
       const ehlo = await command(conn, `EHLO ${name}`);
       last = ehlo.text;
       if (ehlo.code !== 250 || !extensions(ehlo).some((e) => e.toUpperCase() === 'STARTTLS')) {
-        steps.fail('tls', ehlo.text, causes.tls(p.endpoint.host, p.endpoint.port, ehlo.code === 250 ? 'the server does not offer STARTTLS' : `EHLO refused: ${ehlo.text}`, undefined, 'other'));
+        steps.fail(
+          'tls',
+          ehlo.text,
+          causes.tls(
+            p.endpoint.host,
+            p.endpoint.port,
+            ehlo.code === 250 ? 'the server does not offer STARTTLS' : `EHLO refused: ${ehlo.text}`,
+            undefined,
+            'other',
+          ),
+        );
         return steps.report();
       }
       const started = await command(conn, 'STARTTLS');
       last = started.text;
       if (started.code !== 220) {
-        steps.fail('tls', started.text, started.code === 421 ? unexpected(p, 'tls', started.text) : causes.tls(p.endpoint.host, p.endpoint.port, `STARTTLS refused: ${started.text}`, undefined, 'other'));
+        steps.fail(
+          'tls',
+          started.text,
+          started.code === 421
+            ? unexpected(p, 'tls', started.text)
+            : causes.tls(p.endpoint.host, p.endpoint.port, `STARTTLS refused: ${started.text}`, undefined, 'other'),
+        );
         return steps.report();
       }
       if (!(await upgrade(steps, p, conn, started.text))) return steps.report();

@@ -40,14 +40,23 @@ describe('mailbridge emulator (command line)', () => {
       if (line.startsWith('ca ')) break;
     }
     assert.match(lines[0] ?? '', /^identity https:\/\/localhost:\d+$/);
-    assert.deepEqual(lines.slice(1, -1).map((l) => l.replace(/:\d+$/, '')), ['pop3s pop3s://localhost', 'pop3 pop3://localhost', 'imaps imaps://localhost', 'imap imap://localhost', 'smtp smtp://localhost']);
+    assert.deepEqual(
+      lines.slice(1, -1).map((l) => l.replace(/:\d+$/, '')),
+      ['pop3s pop3s://localhost', 'pop3 pop3://localhost', 'imaps imaps://localhost', 'imap imap://localhost', 'smtp smtp://localhost'],
+    );
     const caPath = (lines.at(-1) ?? '').slice(3);
     assert.equal(caPath, join(data, 'ca.crt'));
     const caPem = await readFile(caPath, 'utf8');
     const url = lines[0]!.split(' ')[1]!;
-    const scenario = (await httpsRequest(`${url}/_emulator/scenario`, { caPem })).json<{ identity: string; users: { userPrincipalName: string; password: string }[] }>();
+    const scenario = (await httpsRequest(`${url}/_emulator/scenario`, { caPem })).json<{
+      identity: string;
+      users: { userPrincipalName: string; password: string }[];
+    }>();
     assert.equal(scenario.identity, url);
-    assert.deepEqual(scenario.users.map((u) => u.userPrincipalName), ['alice@contoso.com', 'bob@contoso.com', 'carol@outlook.com']);
+    assert.deepEqual(
+      scenario.users.map((u) => u.userPrincipalName),
+      ['alice@contoso.com', 'bob@contoso.com', 'carol@outlook.com'],
+    );
     assert.match(stderr, /device code sign-in page: https:\/\/localhost:\d+\/devicelogin/);
     // Key material stays private to the user who ran it.
     assert.equal((await stat(join(data, 'ca.key'))).mode & 0o077, 0);

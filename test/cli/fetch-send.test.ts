@@ -16,7 +16,6 @@ import { settledMemoryBytes } from '../helpers/memory.ts';
 import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/identity-config.ts';
 import { runCli } from '../helpers/cli.ts';
 
-
 const cli = (args: string[]) => runCli(args);
 
 describe('mailbridge fetch and send (against the emulator)', () => {
@@ -60,7 +59,17 @@ describe('mailbridge fetch and send (against the emulator)', () => {
       assert.equal(again.stdout, '');
       assert.match(again.stderr, /No new messages/);
 
-      const emptied = await cli(['fetch', 'alice@contoso.com', '--protocol', protocol, '--out', join(out, `${protocol}-delete`), '--delete', '--config', cfg.file]);
+      const emptied = await cli([
+        'fetch',
+        'alice@contoso.com',
+        '--protocol',
+        protocol,
+        '--out',
+        join(out, `${protocol}-delete`),
+        '--delete',
+        '--config',
+        cfg.file,
+      ]);
       assert.equal(emptied.code, 0, emptied.stderr);
       assert.equal(await inbox('alice@contoso.com'), 0, 'the server holds nothing after --delete');
     });
@@ -72,7 +81,10 @@ describe('mailbridge fetch and send (against the emulator)', () => {
     const mailbox = await emu.running.exchange.store.open('alice@contoso.com');
     const line = `${'x'.repeat(76)}\r\n`;
     // Whole lines: POP3 framing cannot carry a message whose last line has no CRLF.
-    let big: Buffer | undefined = Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.alloc(Math.floor((100 * 1024 * 1024) / line.length) * line.length, line)]);
+    let big: Buffer | undefined = Buffer.concat([
+      Buffer.from('Subject: big\r\n\r\n'),
+      Buffer.alloc(Math.floor((100 * 1024 * 1024) / line.length) * line.length, line),
+    ]);
     const size = big.length;
     await mailbox.append('INBOX', big);
     big = undefined;

@@ -62,7 +62,12 @@ describe('mailbridge login, token, accounts, logout (against the emulator)', () 
       if (!url || started) return;
       started = true;
       void (async () => {
-        const landed = await signIn(url, { caPem: emu.caPem, username: 'alice@contoso.com', password: userByUpn(emu, 'alice@contoso.com').password, consent: 'accept' });
+        const landed = await signIn(url, {
+          caPem: emu.caPem,
+          username: 'alice@contoso.com',
+          password: userByUpn(emu, 'alice@contoso.com').password,
+          consent: 'accept',
+        });
         // The browser follows the redirect to the CLI's loopback listener.
         get(landed.toString(), (res) => res.resume());
       })();
@@ -78,7 +83,12 @@ describe('mailbridge login, token, accounts, logout (against the emulator)', () 
       const m = /open the page (\S+) and enter the code (\S+) to authenticate/.exec(text);
       if (!m || started) return;
       started = true;
-      void completeDeviceCode(m[1]!, m[2]!, { caPem: emu.caPem, username: 'bob@contoso.com', password: userByUpn(emu, 'bob@contoso.com').password, consent: 'accept' });
+      void completeDeviceCode(m[1]!, m[2]!, {
+        caPem: emu.caPem,
+        username: 'bob@contoso.com',
+        password: userByUpn(emu, 'bob@contoso.com').password,
+        consent: 'accept',
+      });
     });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /Signed in: bob@contoso\.com as bob@contoso\.com/);
@@ -116,7 +126,15 @@ describe('mailbridge login, token, accounts, logout (against the emulator)', () 
     const listed = await cli(['accounts', '--config', cfg.file, '--json']);
     assert.equal(listed.code, 0, listed.stderr);
     const rows = JSON.parse(listed.stdout) as { mailbox: string; status: string; account?: string }[];
-    assert.deepEqual(rows.map((r) => [r.mailbox, r.status]), [['alice@contoso.com', 'ok'], ['bob@contoso.com', 'ok'], ['support@contoso.com', 'ok'], ['shared@contoso.com', 'ok']]);
+    assert.deepEqual(
+      rows.map((r) => [r.mailbox, r.status]),
+      [
+        ['alice@contoso.com', 'ok'],
+        ['bob@contoso.com', 'ok'],
+        ['support@contoso.com', 'ok'],
+        ['shared@contoso.com', 'ok'],
+      ],
+    );
 
     const out = await cli(['logout', 'bob@contoso.com', '--config', cfg.file]);
     assert.equal(out.code, 0);
@@ -143,7 +161,10 @@ describe('mailbridge login, token, accounts, logout (against the emulator)', () 
   it('names an unknown mailbox and a broken configuration with exit code 3', async () => {
     const unknown = await cli(['token', 'nobody@contoso.com', '--config', cfg.file]);
     assert.equal(unknown.code, 3);
-    assert.match(unknown.stderr, /nobody@contoso\.com is not a mailbox in .*config\.json \(configured: alice@contoso\.com, bob@contoso\.com, support@contoso\.com, shared@contoso\.com\)/);
+    assert.match(
+      unknown.stderr,
+      /nobody@contoso\.com is not a mailbox in .*config\.json \(configured: alice@contoso\.com, bob@contoso\.com, support@contoso\.com, shared@contoso\.com\)/,
+    );
     const missing = await cli(['accounts', '--config', `${cfg.dir}/absent.json`]);
     assert.equal(missing.code, 3);
     assert.match(missing.stderr, /there is no such file; create one with `mailbridge init`/);

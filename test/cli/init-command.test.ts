@@ -19,7 +19,9 @@ const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 const INIT = new URL('../helpers/init-cli.ts', import.meta.url).pathname;
 
 // The environment of every run: no CA from outside, no config path from outside.
-const ENV: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS' && k !== 'MAILBRIDGE_CONFIG' && !k.startsWith('MAILBRIDGE__')));
+const ENV: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS' && k !== 'MAILBRIDGE_CONFIG' && !k.startsWith('MAILBRIDGE__')),
+);
 
 interface Run {
   code: number | null;
@@ -130,7 +132,12 @@ describe('mailbridge init', () => {
       assert.equal(summary.config, configFile);
       assert.deepEqual(
         summary.mailboxes.map((m) => `${m.address} ${m.grant}`),
-        ['alice@contoso.com authorization_code', 'bob@contoso.com device_code', 'support@contoso.com client_credentials', 'carol@outlook.com authorization_code'],
+        [
+          'alice@contoso.com authorization_code',
+          'bob@contoso.com device_code',
+          'support@contoso.com client_credentials',
+          'carol@outlook.com authorization_code',
+        ],
       );
       assert.match(first.stderr, new RegExp(`wrote ${configFile} \\(mode 0600\\)`));
       assert.match(first.stderr, /bob@contoso\.com +desktop +device_code +imap, pop, smtp/);
@@ -228,7 +235,10 @@ describe('mailbridge init', () => {
       assert.equal(result.code, 0, result.stderr);
       // The messages are validateConfig's own.
       assert.match(result.stderr, /client credentials \(app-only\) need your tenant id or domain, not "common" \(Entra answers AADSTS9001023/);
-      assert.match(result.stderr, /this is a GUID, so it is almost certainly the Secret ID, not the secret\. In App registrations > your app > Certificates & secrets, copy the Value column/);
+      assert.match(
+        result.stderr,
+        /this is a GUID, so it is almost certainly the Secret ID, not the secret\. In App registrations > your app > Certificates & secrets, copy the Value column/,
+      );
       assert.match(result.stderr, /that is the Application \(client\) ID; the Object ID is another GUID/);
       assert.ok(!result.stdout.includes(SECRET_VALUE) && !result.stderr.includes(SECRET_VALUE), 'the secret is never printed');
 
@@ -238,7 +248,10 @@ describe('mailbridge init', () => {
       assert.equal((await stat(configFile)).mode & 0o777, 0o600);
 
       const out = result.stdout;
-      assert.match(out, /APIs my organization uses > "Office 365 Exchange Online" >\n {4}Application permissions:\n {6}IMAP\.AccessAsApp, POP\.AccessAsApp, SMTP\.SendAsApp/);
+      assert.match(
+        out,
+        /APIs my organization uses > "Office 365 Exchange Online" >\n {4}Application permissions:\n {6}IMAP\.AccessAsApp, POP\.AccessAsApp, SMTP\.SendAsApp/,
+      );
       assert.match(out, /Grant admin consent/);
       assert.match(out, /https:\/\/entra\.microsoft\.com > App registrations/);
       assert.match(out, /^Connect-ExchangeOnline$/m);
@@ -255,7 +268,20 @@ describe('mailbridge init', () => {
       await writeFile(certFile, app('mailbridge service').certificates[0]!.certPem);
       await writeFile(keyFile, app('mailbridge service').certificates[0]!.keyPem, { mode: 0o600 });
       const configFile = join(dir, 'gcc-high.json');
-      const answers = ['3', 'usgov-gcc-high', 'contoso.onmicrosoft.us', CLIENT_ID, '', join(dir, 'missing.crt'), certFile, certFile, keyFile, 'support@contoso.us', 'imap', ''];
+      const answers = [
+        '3',
+        'usgov-gcc-high',
+        'contoso.onmicrosoft.us',
+        CLIENT_ID,
+        '',
+        join(dir, 'missing.crt'),
+        certFile,
+        certFile,
+        keyFile,
+        'support@contoso.us',
+        'imap',
+        '',
+      ];
       const result = await run(['--config', configFile, '--json'], `${answers.join('\n')}\n`);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /cannot read .*missing\.crt/);
@@ -277,7 +303,18 @@ describe('mailbridge init', () => {
 
     it('delegated desktop: checks the client id, then the checklist with http://localhost and "Allow public client flows"', async () => {
       const configFile = join(dir, 'desktop.json');
-      const answers = ['1', '', 'contoso.com', 'not-a-guid', CLIENT_ID, '2', 'alice@contoso.com, not-an-address', 'alice@contoso.com, bob@contoso.com', 'imap, xmpp', ''];
+      const answers = [
+        '1',
+        '',
+        'contoso.com',
+        'not-a-guid',
+        CLIENT_ID,
+        '2',
+        'alice@contoso.com, not-an-address',
+        'alice@contoso.com, bob@contoso.com',
+        'imap, xmpp',
+        '',
+      ];
       const result = await run(['--config', configFile], `${answers.join('\n')}\n`);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /must be the Application \(client\) ID, a GUID like 00000000-0000-0000-0000-000000000000/);
@@ -330,7 +367,16 @@ describe('mailbridge init', () => {
     });
 
     it('web app: its redirect URI, the Secret ID warning and delegated Outlook scopes', () => {
-      const guide = setupGuide({ scenario: 'web', cloud: 'global', tenant: 'organizations', clientId: CLIENT_ID, protocols: ['pop'], mailboxes: ['a@contoso.com'], redirectUri: 'https://mail.example.com/auth/callback', credential: 'secret' });
+      const guide = setupGuide({
+        scenario: 'web',
+        cloud: 'global',
+        tenant: 'organizations',
+        clientId: CLIENT_ID,
+        protocols: ['pop'],
+        mailboxes: ['a@contoso.com'],
+        redirectUri: 'https://mail.example.com/auth/callback',
+        credential: 'secret',
+      });
       assert.match(guide, /Web > Redirect URIs:\n {6}https:\/\/mail\.example\.com\/auth\/callback/);
       assert.match(guide, /the Secret ID next to it is a GUID and is NOT the secret/);
       assert.match(guide, /Multitenant/);

@@ -70,8 +70,14 @@ describe('mailbridge proxy (the command)', () => {
     c.close();
     assert.equal(await exited, 0, stderr);
     assert.match(stderr, /stopping; 1 session\(s\) open/);
-    const audits = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.ok(audits.some((a) => a.msg === 'proxy session' && a.result === 'ok' && a.mailbox === ALICE && a.appClient === 'scanner'), stderr);
+    const audits = stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(
+      audits.some((a) => a.msg === 'proxy session' && a.result === 'ok' && a.mailbox === ALICE && a.appClient === 'scanner'),
+      stderr,
+    );
     assert.ok(!stderr.includes(password) && !stdout.includes(password));
   });
 
@@ -80,6 +86,9 @@ describe('mailbridge proxy (the command)', () => {
     await writeFile(plain.file, (await readFile(plain.file, 'utf8')).replace('"mailboxes"', '"proxy": { "listeners": [] }, "mailboxes"'));
     const result = await run(process.execPath, [CLI, 'proxy', '--config', plain.file]).catch((e: { code: number; stderr: string }) => e);
     assert.equal((result as { code: number }).code, 3);
-    assert.match((result as { stderr: string }).stderr, /proxy\.listeners: no listeners are configured; add one, e\.g\. \{ "protocol": "imap", "port": 1143 \}/);
+    assert.match(
+      (result as { stderr: string }).stderr,
+      /proxy\.listeners: no listeners are configured; add one, e\.g\. \{ "protocol": "imap", "port": 1143 \}/,
+    );
   });
 });

@@ -36,7 +36,10 @@ describe('mailbridge token as msmtp passwordeval', { skip: HAVE_PEERS ? false : 
     const store = await SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), await loadKey(join(loaded.dataDir, 'key'), {}));
     await signInMailbox(emu, loaded, store, 'alice@contoso.com');
     await store.close();
-    const tls = await issueServerCertificate({ certPem: emu.caPem, keyPem: await readFile(join(emu.dataDir, 'ca.key'), 'utf8') }, { commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const tls = await issueServerCertificate(
+      { certPem: emu.caPem, keyPem: await readFile(join(emu.dataDir, 'ca.key'), 'utf8') },
+      { commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] },
+    );
     dovecot = await startDovecot({ issuer: `https://sts.windows.net/${DEFAULT_IDS.tenant}/`, keysDir: emu.running.dovecotKeysDir, tls });
     postfix = await startPostfix({ dovecot, tls, virtualDomains: ['contoso.com'] });
   });
@@ -77,7 +80,14 @@ describe('mailbridge token as msmtp passwordeval', { skip: HAVE_PEERS ? false : 
   }
 
   async function subjectsOverImap(port: number): Promise<string[]> {
-    const imap = new ImapFlow({ host: '127.0.0.1', port, secure: true, auth: { user: 'bob@contoso.com', accessToken: await userToken(emu, 'bob@contoso.com', [SCOPES.imap]) }, tls: { ca: emu.caPem, servername: 'localhost' }, logger: false });
+    const imap = new ImapFlow({
+      host: '127.0.0.1',
+      port,
+      secure: true,
+      auth: { user: 'bob@contoso.com', accessToken: await userToken(emu, 'bob@contoso.com', [SCOPES.imap]) },
+      tls: { ca: emu.caPem, servername: 'localhost' },
+      logger: false,
+    });
     await imap.connect();
     try {
       const lock = await imap.getMailboxLock('INBOX');

@@ -56,7 +56,10 @@ describe('configuration', () => {
   });
 
   it('flags a GUID-shaped client secret as the Secret ID', async () => {
-    const problems = await problemsOf({ ...good, apps: { ...good.apps, service: { tenant: TENANT, clientId: CLIENT, clientSecret: '9e5a3c7f-1b6d-4f0e-8a2c-4d6b0f2e5a71' } } });
+    const problems = await problemsOf({
+      ...good,
+      apps: { ...good.apps, service: { tenant: TENANT, clientId: CLIENT, clientSecret: '9e5a3c7f-1b6d-4f0e-8a2c-4d6b0f2e5a71' } },
+    });
     assert.deepEqual(problems, [
       'apps.service.clientSecret: this is a GUID, so it is almost certainly the Secret ID, not the secret. In App registrations > your app > Certificates & secrets, copy the Value column (shown only once, right after the secret is created; make a new secret if it is hidden)',
     ]);
@@ -96,24 +99,42 @@ describe('configuration', () => {
   });
 
   it('applies the redirect URI rules', async () => {
-    const withUri = (redirectUri: string) => problemsOf({ apps: { web: { tenant: 'contoso.com', clientId: CLIENT, clientSecret: 'x~y', redirectUri } }, mailboxes: {} });
+    const withUri = (redirectUri: string) =>
+      problemsOf({ apps: { web: { tenant: 'contoso.com', clientId: CLIENT, clientSecret: 'x~y', redirectUri } }, mailboxes: {} });
     assert.deepEqual(await withUri('https://app.contoso.com/auth/callback'), []);
     assert.deepEqual(await withUri('http://localhost:8080/callback'), []);
-    assert.deepEqual(await withUri('http://app.contoso.com/callback'), ['apps.web.redirectUri: a redirect URI must use https://, except http://localhost or http://127.0.0.1']);
+    assert.deepEqual(await withUri('http://app.contoso.com/callback'), [
+      'apps.web.redirectUri: a redirect URI must use https://, except http://localhost or http://127.0.0.1',
+    ]);
     assert.deepEqual(await withUri('http://[::1]:8080/'), ['apps.web.redirectUri: Entra does not accept [::1]; use http://localhost or http://127.0.0.1']);
   });
 
   it('takes overrides from the environment (MAILBRIDGE__path__to__field) and secret references', async () => {
     const loaded = await loadConfig(await write(good), { MAILBRIDGE__apps__desktop__tenant: 'organizations', SERVICE_SECRET: 'from-env~secret' });
     assert.equal(loaded.config.apps.desktop?.tenant, 'organizations');
-    assert.equal(await resolveSecret(loaded, loaded.config.apps.service!.clientSecret!, 'apps.service.clientSecret', { SERVICE_SECRET: 'from-env~secret' }), 'from-env~secret');
-    await assert.rejects(resolveSecret(loaded, { env: 'MISSING_VAR' }, 'apps.service.clientSecret', {}), /apps\.service\.clientSecret: the environment variable MISSING_VAR is not set/);
+    assert.equal(
+      await resolveSecret(loaded, loaded.config.apps.service!.clientSecret!, 'apps.service.clientSecret', { SERVICE_SECRET: 'from-env~secret' }),
+      'from-env~secret',
+    );
+    await assert.rejects(
+      resolveSecret(loaded, { env: 'MISSING_VAR' }, 'apps.service.clientSecret', {}),
+      /apps\.service\.clientSecret: the environment variable MISSING_VAR is not set/,
+    );
   });
 
   it('points a custom cloud at other hosts (the emulator), relative to the file', async () => {
     const loaded = await loadConfig(
       await write({
-        clouds: { emulator: { base: 'global', loginUrl: 'https://localhost:44300/', imap: 'imaps://localhost:44303', pop: 'pop3s://localhost:44301', smtp: 'smtp://localhost:44305', caFile: 'ca.crt' } },
+        clouds: {
+          emulator: {
+            base: 'global',
+            loginUrl: 'https://localhost:44300/',
+            imap: 'imaps://localhost:44303',
+            pop: 'pop3s://localhost:44301',
+            smtp: 'smtp://localhost:44305',
+            caFile: 'ca.crt',
+          },
+        },
         apps: { desktop: { cloud: 'emulator', tenant: 'contoso.com', clientId: CLIENT } },
         mailboxes: {},
       }),
@@ -140,7 +161,11 @@ describe('configuration', () => {
   });
 
   it('builds scopes from protocol and cloud', () => {
-    assert.deepEqual(scopesFor(CLOUDS.global, ['imap', 'smtp', 'imap'], 'authorization_code'), ['https://outlook.office.com/IMAP.AccessAsUser.All', 'https://outlook.office.com/SMTP.Send', 'offline_access']);
+    assert.deepEqual(scopesFor(CLOUDS.global, ['imap', 'smtp', 'imap'], 'authorization_code'), [
+      'https://outlook.office.com/IMAP.AccessAsUser.All',
+      'https://outlook.office.com/SMTP.Send',
+      'offline_access',
+    ]);
     assert.deepEqual(scopesFor(CLOUDS['usgov-gcc-high'], ['pop'], 'client_credentials'), ['https://outlook.office365.us/.default']);
     assert.equal(scopeForProtocol(CLOUDS.china, 'pop', 'device_code'), 'https://partner.outlook.cn/POP.AccessAsUser.All');
   });

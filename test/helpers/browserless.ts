@@ -86,14 +86,33 @@ export function parseForms(html: string, base: URL): ParsedForm[] {
     for (const f of body.matchAll(/<(input)\b[^>]*>|(<button\b[^>]*>)([\s\S]*?)<\/button>/gi)) {
       if (f[1]) {
         const a = attributes(f[0]);
-        fields.push({ tag: 'input', type: (a.get('type') ?? 'text').toLowerCase(), ...optional(a), value: a.get('value') ?? '', checked: a.has('checked'), text: '' });
+        fields.push({
+          tag: 'input',
+          type: (a.get('type') ?? 'text').toLowerCase(),
+          ...optional(a),
+          value: a.get('value') ?? '',
+          checked: a.has('checked'),
+          text: '',
+        });
       } else {
         const a = attributes(f[2]!);
-        fields.push({ tag: 'button', type: (a.get('type') ?? 'submit').toLowerCase(), ...optional(a), value: a.get('value') ?? '', checked: false, text: pageText(f[3] ?? '') });
+        fields.push({
+          tag: 'button',
+          type: (a.get('type') ?? 'submit').toLowerCase(),
+          ...optional(a),
+          value: a.get('value') ?? '',
+          checked: false,
+          text: pageText(f[3] ?? ''),
+        });
       }
     }
     const id = attrs.get('id');
-    forms.push({ action: new URL(attrs.get('action') ?? base.href, base), method: (attrs.get('method') ?? 'get').toUpperCase(), ...(id ? { id } : {}), fields });
+    forms.push({
+      action: new URL(attrs.get('action') ?? base.href, base),
+      method: (attrs.get('method') ?? 'get').toUpperCase(),
+      ...(id ? { id } : {}),
+      fields,
+    });
   }
   return forms;
 }

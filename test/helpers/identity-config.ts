@@ -29,7 +29,14 @@ export async function writeTestConfig(emu: TestEmulator, extra: Record<string, u
   const config = {
     dataDir: join(dir, 'data'),
     clouds: {
-      emulator: { base: 'global', loginUrl: emu.url, imap: `imaps://localhost:${ports.imaps}`, pop: `pop3s://localhost:${ports.pop3s}`, smtp: `smtp://localhost:${ports.smtp}`, caFile: join(emu.dataDir, 'ca.crt') },
+      emulator: {
+        base: 'global',
+        loginUrl: emu.url,
+        imap: `imaps://localhost:${ports.imaps}`,
+        pop: `pop3s://localhost:${ports.pop3s}`,
+        smtp: `smtp://localhost:${ports.smtp}`,
+        caFile: join(emu.dataDir, 'ca.crt'),
+      },
     },
     apps: {
       desktop: { cloud: 'emulator', tenant: 'contoso.com', clientId: DEFAULT_IDS.desktopApp },

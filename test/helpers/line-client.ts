@@ -40,7 +40,13 @@ export class LineClient {
   static async connect(options: LineClientOptions): Promise<LineClient> {
     const host = options.host ?? '127.0.0.1';
     const socket = options.tlsCa
-      ? tls.connect({ host, port: options.port, ca: options.tlsCa, servername: 'localhost', ...(options.localAddress ? { localAddress: options.localAddress } : {}) })
+      ? tls.connect({
+          host,
+          port: options.port,
+          ca: options.tlsCa,
+          servername: 'localhost',
+          ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+        })
       : net.connect({ host, port: options.port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once(options.tlsCa ? 'secureConnect' : 'connect', () => resolve());

@@ -16,7 +16,10 @@ export async function userToken(emu: TestEmulator, upn: string, scopes: string[]
   const granted = emu.scenario.consents.some((c) => c.clientId === DEFAULT_IDS.desktopApp && c.user === upn && scopes.every((s) => c.scopes.includes(s)));
   if (!granted) await emu.admin('POST', '/consents', { clientId: DEFAULT_IDS.desktopApp, user: upn, scopes });
   const tenant = user.tenant === '9188040d-6c67-4c5b-b112-36a304b66dad' ? 'consumers' : 'contoso.com';
-  const res = await emu.token({ grant_type: 'password', client_id: DEFAULT_IDS.desktopApp, username: upn, password: user.password, scope: scopes.join(' ') }, tenant);
+  const res = await emu.token(
+    { grant_type: 'password', client_id: DEFAULT_IDS.desktopApp, username: upn, password: user.password, scope: scopes.join(' ') },
+    tenant,
+  );
   assert.equal(res.status, 200, res.text);
   return res.json<{ access_token: string }>().access_token;
 }

@@ -29,24 +29,89 @@ const CRLF = Buffer.from('\r\n');
 
 const VALID: Record<Protocol, string[]> = {
   pop: [
-    'CAPA', 'QUIT', 'STLS', 'NOOP', 'RSET', 'STAT', 'LIST', 'LIST 1', 'RETR 1', 'TOP 1 10', 'UIDL', 'DELE 1',
-    `USER ${ALICE}`, 'USER bob@contoso.com', 'USER nobody@fabrikam.example', 'PASS secret', `PASS ${FAKE}`,
-    'AUTH', 'AUTH PLAIN', `AUTH PLAIN ${b64(`\0${ALICE}\0${FAKE}`)}`, `AUTH PLAIN ${b64(`${ALICE}\0bob@contoso.com\0x`)}`,
-    'AUTH LOGIN', `AUTH LOGIN ${b64(ALICE)}`, 'AUTH XOAUTH2', 'AUTH CRAM-MD5', b64(ALICE), b64(FAKE), '*', '=',
+    'CAPA',
+    'QUIT',
+    'STLS',
+    'NOOP',
+    'RSET',
+    'STAT',
+    'LIST',
+    'LIST 1',
+    'RETR 1',
+    'TOP 1 10',
+    'UIDL',
+    'DELE 1',
+    `USER ${ALICE}`,
+    'USER bob@contoso.com',
+    'USER nobody@fabrikam.example',
+    'PASS secret',
+    `PASS ${FAKE}`,
+    'AUTH',
+    'AUTH PLAIN',
+    `AUTH PLAIN ${b64(`\0${ALICE}\0${FAKE}`)}`,
+    `AUTH PLAIN ${b64(`${ALICE}\0bob@contoso.com\0x`)}`,
+    'AUTH LOGIN',
+    `AUTH LOGIN ${b64(ALICE)}`,
+    'AUTH XOAUTH2',
+    'AUTH CRAM-MD5',
+    b64(ALICE),
+    b64(FAKE),
+    '*',
+    '=',
     'APOP alice@contoso.com 0123456789abcdef0123456789abcdef',
   ],
   imap: [
-    'a1 CAPABILITY', 'a2 NOOP', 'a3 ID NIL', 'a4 ID ("name" "fuzz" "version" "1.0")', `a5 LOGIN ${ALICE} secret`,
-    `a6 LOGIN "${ALICE}" "${FAKE}"`, 'a7 LOGIN {17}', 'a8 LOGIN {17+}', `a9 AUTHENTICATE PLAIN ${b64(`\0${ALICE}\0${FAKE}`)}`,
-    'b1 AUTHENTICATE PLAIN', 'b2 AUTHENTICATE XOAUTH2 dXNlcj0BAQ==', 'b3 AUTHENTICATE LOGIN', 'b4 STARTTLS', 'b5 LOGOUT',
-    'b6 SELECT INBOX', 'b7 FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])', 'b8 LIST "" "*"', 'b9 ENABLE UTF8=ACCEPT',
-    'c1 IDLE', 'DONE', '*', '+', b64(`\0${ALICE}\0${FAKE}`), 'c2 APPEND INBOX {5+}',
+    'a1 CAPABILITY',
+    'a2 NOOP',
+    'a3 ID NIL',
+    'a4 ID ("name" "fuzz" "version" "1.0")',
+    `a5 LOGIN ${ALICE} secret`,
+    `a6 LOGIN "${ALICE}" "${FAKE}"`,
+    'a7 LOGIN {17}',
+    'a8 LOGIN {17+}',
+    `a9 AUTHENTICATE PLAIN ${b64(`\0${ALICE}\0${FAKE}`)}`,
+    'b1 AUTHENTICATE PLAIN',
+    'b2 AUTHENTICATE XOAUTH2 dXNlcj0BAQ==',
+    'b3 AUTHENTICATE LOGIN',
+    'b4 STARTTLS',
+    'b5 LOGOUT',
+    'b6 SELECT INBOX',
+    'b7 FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])',
+    'b8 LIST "" "*"',
+    'b9 ENABLE UTF8=ACCEPT',
+    'c1 IDLE',
+    'DONE',
+    '*',
+    '+',
+    b64(`\0${ALICE}\0${FAKE}`),
+    'c2 APPEND INBOX {5+}',
   ],
   smtp: [
-    'EHLO fuzz.example', 'HELO fuzz.example', 'EHLO [127.0.0.1]', 'NOOP', 'RSET', 'QUIT', 'STARTTLS', 'HELP', 'VRFY alice',
-    'AUTH PLAIN', `AUTH PLAIN ${b64(`\0${ALICE}\0${FAKE}`)}`, 'AUTH LOGIN', `AUTH LOGIN ${b64(ALICE)}`, 'AUTH XOAUTH2', 'AUTH CRAM-MD5',
-    b64(ALICE), b64(FAKE), '*', '=', 'MAIL FROM:<alice@contoso.com>', 'MAIL FROM:<alice@contoso.com> SIZE=100 BODY=8BITMIME',
-    'RCPT TO:<bob@contoso.com>', 'DATA', 'BDAT 10 LAST', '.',
+    'EHLO fuzz.example',
+    'HELO fuzz.example',
+    'EHLO [127.0.0.1]',
+    'NOOP',
+    'RSET',
+    'QUIT',
+    'STARTTLS',
+    'HELP',
+    'VRFY alice',
+    'AUTH PLAIN',
+    `AUTH PLAIN ${b64(`\0${ALICE}\0${FAKE}`)}`,
+    'AUTH LOGIN',
+    `AUTH LOGIN ${b64(ALICE)}`,
+    'AUTH XOAUTH2',
+    'AUTH CRAM-MD5',
+    b64(ALICE),
+    b64(FAKE),
+    '*',
+    '=',
+    'MAIL FROM:<alice@contoso.com>',
+    'MAIL FROM:<alice@contoso.com> SIZE=100 BODY=8BITMIME',
+    'RCPT TO:<bob@contoso.com>',
+    'DATA',
+    'BDAT 10 LAST',
+    '.',
   ],
 };
 
@@ -62,7 +127,15 @@ const TOLERANT: Record<Protocol, string[]> = {
 };
 
 /** User names carrying a line break, a NUL or a command: must never log in or run. */
-const INJECTED_USERS = [`${ALICE}\r\nQUIT`, `${ALICE}\0`, 'alice\r@contoso.com', `${ALICE}\n`, `${ALICE}\r\nb LOGOUT`, `\r\n${ALICE}`, `${ALICE}\r\nMAIL FROM:<x@y>`];
+const INJECTED_USERS = [
+  `${ALICE}\r\nQUIT`,
+  `${ALICE}\0`,
+  'alice\r@contoso.com',
+  `${ALICE}\n`,
+  `${ALICE}\r\nb LOGOUT`,
+  `\r\n${ALICE}`,
+  `${ALICE}\r\nMAIL FROM:<x@y>`,
+];
 
 function bytes(rand: Rand, n: number): Buffer {
   const b = Buffer.alloc(n);
@@ -122,8 +195,13 @@ function imapExtra(rand: Rand): Buffer {
     return Buffer.from(`${tag} LOGIN ${Array.from({ length: n }, () => '{1+}\r\nx ').join('')}y`, 'latin1');
   }
   if (r < 0.6) return Buffer.from(`${tag} ID ${pick(rand, ['('.repeat(1 + Math.floor(rand() * 60)), '))', '(("a" "b")', '("a" NIL', '()', ')('])}`, 'latin1');
-  if (r < 0.75) return Buffer.from(`${tag} LOGIN ${pick(rand, ['"a\\"b" "c\\\\"', '"unterminated', '"a" "b" "c"', '""  ""', 'a[ b', 'NIL NIL', '"\\', '{}'])}`, 'latin1');
-  if (r < 0.85) return Buffer.from(`${tag} AUTHENTICATE ${pick(rand, ['PLAIN =', 'PLAIN ===', `PLAIN ${b64(bytes(rand, 40).toString('latin1'))}`, 'PLAIN "quoted"', 'plain a b', 'PLAIN (x)'])}`, 'latin1');
+  if (r < 0.75)
+    return Buffer.from(`${tag} LOGIN ${pick(rand, ['"a\\"b" "c\\\\"', '"unterminated', '"a" "b" "c"', '""  ""', 'a[ b', 'NIL NIL', '"\\', '{}'])}`, 'latin1');
+  if (r < 0.85)
+    return Buffer.from(
+      `${tag} AUTHENTICATE ${pick(rand, ['PLAIN =', 'PLAIN ===', `PLAIN ${b64(bytes(rand, 40).toString('latin1'))}`, 'PLAIN "quoted"', 'plain a b', 'PLAIN (x)'])}`,
+      'latin1',
+    );
   return Buffer.concat([Buffer.from(`${tag} `, 'latin1'), bytes(rand, Math.floor(rand() * 40))]);
 }
 
@@ -132,7 +210,7 @@ function popExtra(rand: Rand): Buffer {
     pick(rand, [
       `AUTH PLAIN ${b64(bytes(rand, Math.floor(rand() * 60)).toString('latin1'))}`,
       `AUTH PLAIN ${'A'.repeat(4000 + Math.floor(rand() * 6000))}`,
-      `AUTH LOGIN ${'=' .repeat(1 + Math.floor(rand() * 3))}`,
+      `AUTH LOGIN ${'='.repeat(1 + Math.floor(rand() * 3))}`,
       `USER ${'a'.repeat(1020 + Math.floor(rand() * 10))}@contoso.com`,
       `PASS ${'x'.repeat(1020 + Math.floor(rand() * 3000))}`,
       `USER ${ALICE} ${ALICE}`,

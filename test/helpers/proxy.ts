@@ -60,7 +60,11 @@ export async function startTestProxy(emu: TestEmulator, options: TestProxyOption
   for (const mailbox of options.signIn ?? ['alice@contoso.com']) await signInMailbox(emu, loaded, store, mailbox);
   const provider = new TokenProvider({ loaded, store, retries: 0, ...options.provider });
   const clients = await SqliteProxyClientStore.open(join(loaded.dataDir, 'tokens.db'));
-  const authenticator = new ProxyAuthenticator({ store: clients, mailboxes: () => Object.keys(loaded.config.mailboxes), failedLogins: loaded.config.proxy.failedLogins });
+  const authenticator = new ProxyAuthenticator({
+    store: clients,
+    mailboxes: () => Object.keys(loaded.config.mailboxes),
+    failedLogins: loaded.config.proxy.failedLogins,
+  });
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -91,7 +95,12 @@ export async function startTestProxy(emu: TestEmulator, options: TestProxyOption
       for (;;) {
         const found = audits().find(match);
         if (found) return found;
-        if (Date.now() > deadline) throw new Error(`no such audit line; have:\n${audits().map((a) => JSON.stringify(a)).join('\n')}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `no such audit line; have:\n${audits()
+              .map((a) => JSON.stringify(a))
+              .join('\n')}`,
+          );
         await new Promise((r) => setTimeout(r, 20));
       }
     },

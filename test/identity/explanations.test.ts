@@ -4,19 +4,12 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import {
-  EXPLAINED_CODES,
-  aadstsCodeOf,
-  explainAadsts,
-  type Explanation,
-  type ExplanationContext,
-} from '../../src/identity/explanations.ts';
+import { EXPLAINED_CODES, aadstsCodeOf, explainAadsts, type Explanation, type ExplanationContext } from '../../src/identity/explanations.ts';
 
 // Section 5.4 of the reference, kept here too so the test means something if the file moves.
 const SECTION_5_4 = [
-  70008, 700082, 700084, 50173, 70000, 54005, 9002313, 501481, 500112, 50076, 50079, 65001, 7000215, 7000222,
-  7000218, 700025, 700016, 90002, 70011, 1002012, 28000, 28003, 500011, 50020, 50126, 50034, 50057, 53003,
-  700027, 700024, 7000012, 70016, 70019, 70018, 90014, 900144, 70003, 900561, 50196, 90055,
+  70008, 700082, 700084, 50173, 70000, 54005, 9002313, 501481, 500112, 50076, 50079, 65001, 7000215, 7000222, 7000218, 700025, 700016, 90002, 70011, 1002012,
+  28000, 28003, 500011, 50020, 50126, 50034, 50057, 53003, 700027, 700024, 7000012, 70016, 70019, 70018, 90014, 900144, 70003, 900561, 50196, 90055,
 ];
 
 // In CI the repository sits beside `shared/` (/work/main and /work/shared).
@@ -90,8 +83,8 @@ describe('explainAadsts: coverage', () => {
 
   it('explains the other codes the reference names', () => {
     const others = [
-      70043, 9001023, 50194, 700005, 9002326, 50011, 900971, 500113, 700054, 50058, 65004, 90094, 50147, 501491,
-      90120, 50053, 50027, 700021, 700023, 70002, 90015, 9002331,
+      70043, 9001023, 50194, 700005, 9002326, 50011, 900971, 500113, 700054, 50058, 65004, 90094, 50147, 501491, 90120, 50053, 50027, 700021, 700023, 70002,
+      90015, 9002331,
     ];
     for (const code of others) assertExplained(code, explainAadsts(code));
   });
@@ -133,13 +126,10 @@ describe('explainAadsts: grant health', () => {
   });
 });
 
-describe('explainAadsts: the admin\'s ids', () => {
+describe("explainAadsts: the admin's ids", () => {
   it('65001: admin-consent URL and portal path with client id and tenant', () => {
     const e = explainAadsts(65001, FULL);
-    assert.ok(
-      e.fix.includes(`https://login.microsoftonline.com/${FULL.tenant}/adminconsent?client_id=${FULL.clientId}`),
-      e.fix,
-    );
+    assert.ok(e.fix.includes(`https://login.microsoftonline.com/${FULL.tenant}/adminconsent?client_id=${FULL.clientId}`), e.fix);
     assert.ok(e.fix.includes(`API permissions > Grant admin consent for ${FULL.tenant}`), e.fix);
     assert.ok(e.fix.includes(`mailbridge login ${FULL.mailbox}`), e.fix);
     assert.ok(e.fix.includes(FULL.appName!), e.fix);
@@ -148,10 +138,7 @@ describe('explainAadsts: the admin\'s ids', () => {
   it('500011: Exchange PowerShell with the service principal object id and the mailbox', () => {
     const e = explainAadsts(500011, FULL);
     assert.ok(e.fix.includes(`New-ServicePrincipal -AppId ${FULL.clientId} -ObjectId ${FULL.servicePrincipalObjectId}`), e.fix);
-    assert.ok(
-      e.fix.includes(`Add-MailboxPermission -Identity ${FULL.mailbox} -User ${FULL.servicePrincipalObjectId} -AccessRights FullAccess`),
-      e.fix,
-    );
+    assert.ok(e.fix.includes(`Add-MailboxPermission -Identity ${FULL.mailbox} -User ${FULL.servicePrincipalObjectId} -AccessRights FullAccess`), e.fix);
     assert.match(e.fix, /Enterprise application/);
     assert.ok(e.fix.includes('https://outlook.office365.com/.default'), e.fix);
   });
@@ -164,10 +151,7 @@ describe('explainAadsts: the admin\'s ids', () => {
     );
     assert.ok(consent.fix.includes('mailbridge login <mailbox address>'), consent.fix);
     const app = explainAadsts(500011);
-    assert.ok(
-      app.fix.includes('New-ServicePrincipal -AppId <your application (client) id> -ObjectId <Enterprise application object id>'),
-      app.fix,
-    );
+    assert.ok(app.fix.includes('New-ServicePrincipal -AppId <your application (client) id> -ObjectId <Enterprise application object id>'), app.fix);
     assert.ok(app.fix.includes('Add-MailboxPermission -Identity <mailbox address> -User <Enterprise application object id>'), app.fix);
   });
 
@@ -222,10 +206,7 @@ describe('aadstsCodeOf', () => {
   it('reads the code of an error_description', () => {
     assert.equal(aadstsCodeOf('AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 0000aaaa-11bb-cccc-dd22-eeeeee333333'), 7000215);
     assert.equal(aadstsCodeOf('AADSTS65001: The user or administrator has not consented'), 65001);
-    assert.equal(
-      aadstsCodeOf('AADSTS70002: Error validating credentials. AADSTS54005: OAuth2 Authorization code was already redeemed'),
-      54005,
-    );
+    assert.equal(aadstsCodeOf('AADSTS70002: Error validating credentials. AADSTS54005: OAuth2 Authorization code was already redeemed'), 54005);
     assert.equal(aadstsCodeOf('AADSTS70002: Error validating credentials.'), 70002);
     assert.equal(aadstsCodeOf('no code here'), undefined);
     assert.equal(aadstsCodeOf(''), undefined);
@@ -260,7 +241,11 @@ describe('explainAadsts: clean text', () => {
     for (const ctx of contexts) {
       for (const code of [...EXPLAINED_CODES, 12345]) {
         const e = explainAadsts(code, ctx);
-        for (const [field, text] of [['title', e.title], ['cause', e.cause], ['fix', e.fix]] as const) {
+        for (const [field, text] of [
+          ['title', e.title],
+          ['cause', e.cause],
+          ['fix', e.fix],
+        ] as const) {
           assert.ok(!/undefined|null|\{/i.test(text), `${code} ${field} (${JSON.stringify(ctx)}): ${text}`);
         }
       }

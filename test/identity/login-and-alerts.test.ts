@@ -43,11 +43,13 @@ describe('sign-in by pasting, alerts by URL, the idle-refresh timer', () => {
         said.push(text);
         const url = /(https:\/\/\S+\/authorize\?\S+)/.exec(text)?.[1];
         if (!url) return;
-        void signIn(url, { caPem: emu.caPem, username: 'alice@contoso.com', password: userByUpn(emu, 'alice@contoso.com').password, consent: 'accept' }).then((landed) => {
-          // The browser is on another machine: its address bar shows a page that did not load.
-          paste.write('not a url\n');
-          paste.write(`${landed.toString()}\n`);
-        });
+        void signIn(url, { caPem: emu.caPem, username: 'alice@contoso.com', password: userByUpn(emu, 'alice@contoso.com').password, consent: 'accept' }).then(
+          (landed) => {
+            // The browser is on another machine: its address bar shows a page that did not load.
+            paste.write('not a url\n');
+            paste.write(`${landed.toString()}\n`);
+          },
+        );
       },
     });
     assert.equal(meta.account?.username, 'alice@contoso.com');
@@ -67,11 +69,21 @@ describe('sign-in by pasting, alerts by URL, the idle-refresh timer', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as { port: number }).port;
-    const change: StatusChange = { mailbox: 'alice@contoso.com', from: 'ok', to: 'needs_sign_in', reason: 'AADSTS50173: grant revoked', aadsts: 50173, at: new Date().toISOString() };
+    const change: StatusChange = {
+      mailbox: 'alice@contoso.com',
+      from: 'ok',
+      to: 'needs_sign_in',
+      reason: 'AADSTS50173: grant revoked',
+      aadsts: 50173,
+      at: new Date().toISOString(),
+    };
     try {
       assert.deepEqual(await sendAlert({ url: `http://127.0.0.1:${port}/hook` }, change), []);
       assert.deepEqual(received, [{ type: 'application/json', body: change }]);
-      assert.deepEqual(await sendAlert({ url: `http://127.0.0.1:${port}/broken`, command: 'exit 3' }, change), ['the alert command exited with 3', 'the alert URL answered HTTP 500']);
+      assert.deepEqual(await sendAlert({ url: `http://127.0.0.1:${port}/broken`, command: 'exit 3' }, change), [
+        'the alert command exited with 3',
+        'the alert URL answered HTTP 500',
+      ]);
     } finally {
       server.close();
     }

@@ -48,7 +48,9 @@ describe('token provider', () => {
     emu = await startTestEmulator();
     const dir = (await writeTestConfig(emu)).dir;
     alertLog = join(dir, 'alerts.log');
-    cfg = await writeTestConfig(emu, { alerts: { command: `printf '%s %s %s\\n' "$MAILBRIDGE_MAILBOX" "$MAILBRIDGE_STATUS" "$MAILBRIDGE_AADSTS" >> ${alertLog}` } });
+    cfg = await writeTestConfig(emu, {
+      alerts: { command: `printf '%s %s %s\\n' "$MAILBRIDGE_MAILBOX" "$MAILBRIDGE_STATUS" "$MAILBRIDGE_AADSTS" >> ${alertLog}` },
+    });
     loaded = await loadConfig(cfg.file, {});
     store = await SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), await loadKey(join(loaded.dataDir, 'key'), {}));
     await signInAlice();
@@ -86,12 +88,20 @@ describe('token provider', () => {
   it('two processes sharing one store cause one token request between them', async () => {
     await advance(2 * HOUR);
     const before = await refreshes();
-    const workers = [0, 1].map(() => spawn(process.execPath, [WORKER, cfg.file, 'alice@contoso.com', '200', String(offsetMs)], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, MAILBRIDGE_KEY: '' } }));
-    const outputs = workers.map((w) => new Promise<string>((resolve) => {
-      let out = '';
-      w.stdout.on('data', (d) => (out += d));
-      w.on('close', () => resolve(out.trim()));
-    }));
+    const workers = [0, 1].map(() =>
+      spawn(process.execPath, [WORKER, cfg.file, 'alice@contoso.com', '200', String(offsetMs)], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+        env: { ...process.env, MAILBRIDGE_KEY: '' },
+      }),
+    );
+    const outputs = workers.map(
+      (w) =>
+        new Promise<string>((resolve) => {
+          let out = '';
+          w.stdout.on('data', (d) => (out += d));
+          w.on('close', () => resolve(out.trim()));
+        }),
+    );
     await new Promise((r) => setTimeout(r, 800)); // both have loaded config and opened the store
     for (const w of workers) w.stdin.end('go\n');
     assert.deepEqual(await Promise.all(outputs), ['1', '1']);
@@ -134,11 +144,17 @@ describe('token provider', () => {
   it('garbage instead of JSON, or no answer at all: "unavailable", and the grant is kept', async () => {
     await advance(2 * HOUR);
     await emu.admin('POST', '/outages', { kind: 'garbage', times: 4 });
-    await assert.rejects(provider().getAccessToken('alice@contoso.com', 'imap'), (err: TokenError) => err.code === 'unavailable' && /not JSON/.test(err.message));
+    await assert.rejects(
+      provider().getAccessToken('alice@contoso.com', 'imap'),
+      (err: TokenError) => err.code === 'unavailable' && /not JSON/.test(err.message),
+    );
     await assertGrantKept();
     await emu.admin('POST', '/outages', { kind: 'hang', times: 4 });
     const started = Date.now();
-    await assert.rejects(provider({ requestTimeoutMs: 300 }).getAccessToken('alice@contoso.com', 'imap'), (err: TokenError) => err.code === 'unavailable' && /did not answer within 300 ms/.test(err.message));
+    await assert.rejects(
+      provider({ requestTimeoutMs: 300 }).getAccessToken('alice@contoso.com', 'imap'),
+      (err: TokenError) => err.code === 'unavailable' && /did not answer within 300 ms/.test(err.message),
+    );
     assert.ok(Date.now() - started < 10_000);
     await assertGrantKept();
     await emu.admin('DELETE', '/outages');
@@ -148,7 +164,10 @@ describe('token provider', () => {
     await advance(2 * HOUR);
     await emu.admin('POST', '/failures', { aadsts: 90055, grantType: 'refresh_token', times: 1 });
     const before = await refreshes();
-    await assert.rejects(provider().getAccessToken('alice@contoso.com', 'imap'), (err: TokenError) => err.code === 'unavailable' && err.explanation?.code === 90055);
+    await assert.rejects(
+      provider().getAccessToken('alice@contoso.com', 'imap'),
+      (err: TokenError) => err.code === 'unavailable' && err.explanation?.code === 90055,
+    );
     assert.equal((await refreshes()) - before, 1, 'one request, no retry storm');
     await assertGrantKept();
     assert.ok(await provider().getAccessToken('alice@contoso.com', 'imap'), 'later, it works again');
@@ -175,7 +194,10 @@ describe('token provider', () => {
     const meta = (await store.listMeta()).find((m) => m.mailbox === mailbox);
     assert.equal(meta?.status, code);
     assert.equal(meta?.aadsts, aadsts);
-    assert.ok(changes.some((c) => c.mailbox === mailbox && c.to === code && c.aadsts === aadsts), 'the status change was reported');
+    assert.ok(
+      changes.some((c) => c.mailbox === mailbox && c.to === code && c.aadsts === aadsts),
+      'the status change was reported',
+    );
   }
 
   it('missing consent (AADSTS65001): needs sign-in, with the fix', async () => {
@@ -183,7 +205,11 @@ describe('token provider', () => {
     // Alice is an admin: her sign-in consented for the whole organisation, so withdraw every consent.
     await emu.admin('DELETE', '/consents', { clientId: DEFAULT_IDS.desktopApp });
     await expectBroken('alice@contoso.com', 'needs_sign_in', 65001, /consent/i);
-    await emu.admin('POST', '/consents', { clientId: DEFAULT_IDS.desktopApp, user: 'alice@contoso.com', scopes: ['https://outlook.office.com/IMAP.AccessAsUser.All', 'https://outlook.office.com/POP.AccessAsUser.All', 'https://outlook.office.com/SMTP.Send'] });
+    await emu.admin('POST', '/consents', {
+      clientId: DEFAULT_IDS.desktopApp,
+      user: 'alice@contoso.com',
+      scopes: ['https://outlook.office.com/IMAP.AccessAsUser.All', 'https://outlook.office.com/POP.AccessAsUser.All', 'https://outlook.office.com/SMTP.Send'],
+    });
   });
 
   it('a revoked grant (AADSTS50173): needs sign-in, and the alert command ran', async () => {
@@ -204,7 +230,10 @@ describe('token provider', () => {
     raw.dataDir = loaded.dataDir;
     await writeFile(wrong.file, JSON.stringify(raw));
     const wrongLoaded = await loadConfig(wrong.file, {});
-    await assert.rejects(new TokenProvider({ loaded: wrongLoaded, store, retryBaseDelayMs: 10 }).getAccessToken('shared@contoso.com', 'imap'), (err: TokenError) => err.explanation?.code === 7000215 && /Value/.test(err.message));
+    await assert.rejects(
+      new TokenProvider({ loaded: wrongLoaded, store, retryBaseDelayMs: 10 }).getAccessToken('shared@contoso.com', 'imap'),
+      (err: TokenError) => err.explanation?.code === 7000215 && /Value/.test(err.message),
+    );
     await rm(wrong.dir, { recursive: true, force: true });
   });
 
@@ -219,7 +248,8 @@ describe('token provider', () => {
   it('neither the store nor anything beside its key holds a token or secret in clear', async () => {
     const secrets = [...seen, appById(emu, DEFAULT_IDS.serviceApp).secrets[0]!.value, appById(emu, DEFAULT_IDS.webApp).secrets[0]!.value];
     const record = await store.get('alice@contoso.com');
-    for (const rt of Object.values((JSON.parse(record?.secrets.msalCache ?? '{}') as { RefreshToken?: Record<string, { secret: string }> }).RefreshToken ?? {})) secrets.push(rt.secret);
+    for (const rt of Object.values((JSON.parse(record?.secrets.msalCache ?? '{}') as { RefreshToken?: Record<string, { secret: string }> }).RefreshToken ?? {}))
+      secrets.push(rt.secret);
     assert.ok(secrets.length > 80);
     for (const name of await readdir(loaded.dataDir)) {
       const bytes = await readFile(join(loaded.dataDir, name));

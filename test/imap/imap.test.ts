@@ -24,13 +24,21 @@ const HOUR = 3_600_000;
 
 async function counters(emu: TestEmulator): Promise<{ imapOk: number; imapFailed: number; refreshes: number; clientCredentials: number }> {
   const c = await emu.counters();
-  return { imapOk: c.imap?.auth_ok ?? 0, imapFailed: c.imap?.auth_failed ?? 0, refreshes: c.token?.refresh_token ?? 0, clientCredentials: c.token?.client_credentials ?? 0 };
+  return {
+    imapOk: c.imap?.auth_ok ?? 0,
+    imapFailed: c.imap?.auth_failed ?? 0,
+    refreshes: c.token?.refresh_token ?? 0,
+    clientCredentials: c.token?.client_credentials ?? 0,
+  };
 }
 
 /** INBOX is listed; the message with `subject` is fetched by UID with its body intact. */
 async function readBack(client: ImapFlow, subject: string, body: string): Promise<number> {
   const list = await client.list();
-  assert.ok(list.some((m) => m.path === 'INBOX'), list.map((m) => m.path).join(', '));
+  assert.ok(
+    list.some((m) => m.path === 'INBOX'),
+    list.map((m) => m.path).join(', '),
+  );
   const lock = await client.getMailboxLock('INBOX');
   try {
     const uids = (await client.search({ subject }, { uid: true })) || [];
@@ -171,7 +179,7 @@ describe('openImap', () => {
   });
 
   const skip = existsSync('/usr/sbin/dovecot') ? false : 'dovecot not installed (scripts/setup.sh --test-peers installs dovecot-*)';
-  describe('against Dovecot with the emulator\'s tokens', { skip }, () => {
+  describe("against Dovecot with the emulator's tokens", { skip }, () => {
     let dovecot: Dovecot;
     let implicit: LoadedConfig;
     let starttls: LoadedConfig;
@@ -190,7 +198,10 @@ describe('openImap', () => {
       await dovecot?.stop();
     });
 
-    for (const [label, config] of [['implicit TLS (imaps)', () => implicit], ['STARTTLS', () => starttls]] as const) {
+    for (const [label, config] of [
+      ['implicit TLS (imaps)', () => implicit],
+      ['STARTTLS', () => starttls],
+    ] as const) {
       it(`logs alice in with ${label}, lists INBOX and fetches the message`, async () => {
         // The same token store as the emulator tests: the grant is the same, only the server differs.
         const client = await openImap({ loaded: config(), provider: new TokenProvider({ loaded: config(), store }) }, ALICE);
@@ -204,7 +215,7 @@ describe('openImap', () => {
       });
     }
 
-    it('a token Dovecot refuses, refreshed and refused again: ImapError with Dovecot\'s reply', async () => {
+    it("a token Dovecot refuses, refreshed and refused again: ImapError with Dovecot's reply", async () => {
       // Tokens issued 2 hours in the (emulator's) past are expired for Dovecot, which uses the
       // real clock; the provider, 2 hours behind too, takes them as fresh.
       await emu.admin('POST', '/clock', { advanceSeconds: -2 * 3600 });

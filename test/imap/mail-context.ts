@@ -24,7 +24,10 @@ export const MAILBOXES = {
  * The emulator cloud of writeTestConfig with some mail endpoints replaced (e.g. by Dovecot's);
  * `caFile: null` leaves the CA out (nothing but the system's CAs is trusted then).
  */
-export function emulatorCloud(emu: TestEmulator, endpoints: { imap?: string; pop?: string; smtp?: string; caFile?: string | null } = {}): Record<string, unknown> {
+export function emulatorCloud(
+  emu: TestEmulator,
+  endpoints: { imap?: string; pop?: string; smtp?: string; caFile?: string | null } = {},
+): Record<string, unknown> {
   const ports = emu.running.mailPorts;
   const caFile = endpoints.caFile === undefined ? join(emu.dataDir, 'ca.crt') : endpoints.caFile;
   return {
@@ -37,7 +40,10 @@ export function emulatorCloud(emu: TestEmulator, endpoints: { imap?: string; pop
   };
 }
 
-export async function writeMailConfig(emu: TestEmulator, endpoints: Parameters<typeof emulatorCloud>[1] = {}): Promise<{ cfg: TestConfig; loaded: LoadedConfig }> {
+export async function writeMailConfig(
+  emu: TestEmulator,
+  endpoints: Parameters<typeof emulatorCloud>[1] = {},
+): Promise<{ cfg: TestConfig; loaded: LoadedConfig }> {
   const cfg = await writeTestConfig(emu, { clouds: { emulator: emulatorCloud(emu, endpoints) }, mailboxes: MAILBOXES });
   return { cfg, loaded: await loadConfig(cfg.file, {}) };
 }
@@ -45,7 +51,6 @@ export async function writeMailConfig(emu: TestEmulator, endpoints: Parameters<t
 export async function openStore(loaded: LoadedConfig): Promise<SqliteTokenStore> {
   return SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), await loadKey(join(loaded.dataDir, 'key'), {}));
 }
-
 
 /** A server certificate for localhost/127.0.0.1 signed by the emulator's CA (for Dovecot and Postfix). */
 export async function peerTls(emu: TestEmulator): Promise<{ certPem: string; keyPem: string }> {
@@ -56,7 +61,18 @@ export async function peerTls(emu: TestEmulator): Promise<{ certPem: string; key
 export const DOVECOT_ISSUER = `https://sts.windows.net/${DEFAULT_IDS.tenant}/`;
 
 export function message(from: string, to: string, subject: string, body: string): string {
-  return [`From: <${from}>`, `To: <${to}>`, `Subject: ${subject}`, `Message-ID: <${subject.replace(/\W+/g, '.')}@mailbridge.test>`, `Date: ${new Date().toUTCString()}`, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', body, ''].join('\r\n');
+  return [
+    `From: <${from}>`,
+    `To: <${to}>`,
+    `Subject: ${subject}`,
+    `Message-ID: <${subject.replace(/\W+/g, '.')}@mailbridge.test>`,
+    `Date: ${new Date().toUTCString()}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    body,
+    '',
+  ].join('\r\n');
 }
 
 export async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {

@@ -70,7 +70,7 @@ describe('ImapWatcher: an IDLE session outlives its token', () => {
     if (cfg) await rm(cfg.dir, { recursive: true, force: true });
   });
 
-  it('keeps receiving new-mail events across transparent reconnects as the clocks pass the token\'s expiry', async () => {
+  it("keeps receiving new-mail events across transparent reconnects as the clocks pass the token's expiry", async () => {
     const provider = new TokenProvider({ loaded, store, now, retryBaseDelayMs: 10 });
     const watcher = new ImapWatcher({ loaded, provider }, ALICE, { now, checkIntervalMs: 50, backoff: { initialMs: 100, maxMs: 1000 } });
     const seen = record(watcher);
@@ -89,7 +89,11 @@ describe('ImapWatcher: an IDLE session outlives its token', () => {
       const exp = decodeJwt(firstToken).exp! * 1000;
       await advance(exp - now() - 2 * 60_000);
       await until('the reconnect ahead of expiry', () => renewals() === 1);
-      assert.equal(await imapLogin(emu.running.mailPorts.imaps, ALICE, firstToken, emu.caPem), 'a1 OK AUTHENTICATE completed.', 'still valid: the reconnect came first');
+      assert.equal(
+        await imapLogin(emu.running.mailPorts.imaps, ALICE, firstToken, emu.caPem),
+        'a1 OK AUTHENTICATE completed.',
+        'still valid: the reconnect came first',
+      );
       const secondToken = await provider.getAccessToken(ALICE, 'imap');
       assert.notEqual(secondToken, firstToken);
       const second = await deliver(emu, `Second ${randomUUID()}`);
@@ -103,7 +107,11 @@ describe('ImapWatcher: an IDLE session outlives its token', () => {
       assert.equal(await imapLogin(emu.running.mailPorts.imaps, ALICE, firstToken, emu.caPem), 'a1 NO AUTHENTICATE failed.', 'the old token is refused now');
       assert.equal(await imapLogin(emu.running.mailPorts.imaps, ALICE, secondToken, emu.caPem), 'a1 NO AUTHENTICATE failed.');
       const thirdToken = await provider.getAccessToken(ALICE, 'imap');
-      assert.equal(await imapLogin(emu.running.mailPorts.imaps, ALICE, thirdToken, emu.caPem), 'a1 OK AUTHENTICATE completed.', 'the new session\'s token is accepted');
+      assert.equal(
+        await imapLogin(emu.running.mailPorts.imaps, ALICE, thirdToken, emu.caPem),
+        'a1 OK AUTHENTICATE completed.',
+        "the new session's token is accepted",
+      );
 
       const third = await deliver(emu, `Third ${randomUUID()}`);
       await until('the third message event', () => seen.uids.includes(third));

@@ -22,7 +22,7 @@ describe('dot-stuffing', () => {
       for (let i = 0; i < parts; i++) text += pick(rand, pieces);
       const message = Buffer.from(text);
       const chunks: Buffer[] = [];
-      for (let at = 0; at < message.length; ) {
+      for (let at = 0; at < message.length;) {
         const size = 1 + Math.floor(rand() * 5);
         chunks.push(message.subarray(at, at + size));
         at += size;

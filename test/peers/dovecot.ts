@@ -122,19 +122,9 @@ function identity(): Identity {
 }
 
 function oauth2Conf(options: DovecotOptions): string {
-  const lines = [
-    `username_attribute = upn`,
-    `issuers = ${value(options.issuer)}`,
-    `timeout_msecs = 10000`,
-    `max_parallel_connections = 10`,
-  ];
+  const lines = [`username_attribute = upn`, `issuers = ${value(options.issuer)}`, `timeout_msecs = 10000`, `max_parallel_connections = 10`];
   if (options.introspectionUrl !== undefined) {
-    lines.push(
-      `introspection_mode = post`,
-      `introspection_url = ${value(options.introspectionUrl)}`,
-      `active_attribute = active`,
-      `active_value = true`,
-    );
+    lines.push(`introspection_mode = post`, `introspection_url = ${value(options.introspectionUrl)}`, `active_attribute = active`, `active_value = true`);
     if (options.introspectionCaFile !== undefined) {
       lines.push(`tls_ca_cert_file = ${value(path.resolve(options.introspectionCaFile))}`);
     }

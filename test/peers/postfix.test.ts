@@ -124,7 +124,10 @@ describe('Postfix submission through Dovecot SASL, delivering into Dovecot', { s
   it('offers STARTTLS and no AUTH before TLS, and refuses AUTH until then', async () => {
     const { client, ehlo } = await smtpSession(postfix.submissionPort, emu.caPem, false);
     try {
-      assert.ok(ehlo.some((l) => /^250[- ]STARTTLS$/.test(l)), ehlo.join('\n'));
+      assert.ok(
+        ehlo.some((l) => /^250[- ]STARTTLS$/.test(l)),
+        ehlo.join('\n'),
+      );
       assert.ok(!ehlo.some((l) => /^250[- ]AUTH/.test(l)), `no AUTH before STARTTLS: ${ehlo.join('\n')}`);
       assert.match(await auth(client, 'XOAUTH2', encodeXoauth2('alice@contoso.com', aliceToken)), /^530 5\.7\.0 Must issue a STARTTLS command first/);
       assert.match((await ask(client, 'MAIL FROM:<alice@contoso.com>'))[0]!, /^530 /);
@@ -214,7 +217,10 @@ describe('Postfix submission through Dovecot SASL, delivering into Dovecot', { s
         const message = await imap.fetchOne('*', { envelope: true, source: true });
         assert.ok(message && message.envelope && message.source);
         assert.equal(message.envelope.subject, subject);
-        assert.deepEqual(message.envelope.from?.map((a) => a.address), ['alice@contoso.com']);
+        assert.deepEqual(
+          message.envelope.from?.map((a) => a.address),
+          ['alice@contoso.com'],
+        );
         const source = message.source.toString('utf8');
         assert.ok(source.replace(/\r\n/g, '\n').endsWith(`\n\n${body}`), source);
         assert.match(source, /^Return-Path: <alice@contoso.com>/m);

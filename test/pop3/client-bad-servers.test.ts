@@ -456,7 +456,12 @@ function stuffed(body: string): string {
     .join('\r\n');
 }
 
-const BODIES = ['Subject: a\r\n\r\nhello\r\n', 'Subject: b\r\n\r\n.dot\r\n..two\r\n.\r\nend\r\n', 'Subject: c\r\n\r\n', `Subject: d\r\n\r\n${'long line of text '.repeat(20)}\r\n`.repeat(30)];
+const BODIES = [
+  'Subject: a\r\n\r\nhello\r\n',
+  'Subject: b\r\n\r\n.dot\r\n..two\r\n.\r\nend\r\n',
+  'Subject: c\r\n\r\n',
+  `Subject: d\r\n\r\n${'long line of text '.repeat(20)}\r\n`.repeat(30),
+];
 
 /** A well-formed reply to `command`. */
 function validReply(rand: Rand, command: string): string {
@@ -481,7 +486,11 @@ function validReply(rand: Rand, command: string): string {
       return '-ERR [AUTH] Authentication failed.\r\n';
     default:
       // NOOP, DELE, RSET, and the SASL response line (base64).
-      return /^[A-Za-z0-9+/]{8,}=*$/.test(command) ? (rand() < 0.5 ? '+OK Logged in.\r\n' : `+ ${Buffer.from('{"status":"401"}').toString('base64')}\r\n`) : '+OK\r\n';
+      return /^[A-Za-z0-9+/]{8,}=*$/.test(command)
+        ? rand() < 0.5
+          ? '+OK Logged in.\r\n'
+          : `+ ${Buffer.from('{"status":"401"}').toString('base64')}\r\n`
+        : '+OK\r\n';
   }
 }
 
@@ -511,7 +520,10 @@ function fuzzReply(rand: Rand, command: string): { data: Buffer; close: boolean;
   } else if (r < 0.75) {
     // Lose the terminator, or the stuffing, or add lines.
     const text = valid.toString('latin1');
-    data = Buffer.from(pick(rand, [text.replace(/\.\r\n$/, ''), text.replace(/\r\n\.\./g, '\r\n.'), `${text}extra line\r\n`, text.replace(/\r\n/g, '\n')]), 'latin1');
+    data = Buffer.from(
+      pick(rand, [text.replace(/\.\r\n$/, ''), text.replace(/\r\n\.\./g, '\r\n.'), `${text}extra line\r\n`, text.replace(/\r\n/g, '\n')]),
+      'latin1',
+    );
   } else if (r < 0.8) {
     data = Buffer.from(pick(rand, ['+ \r\n', '+\r\n', `+ ${Buffer.from('{"status":"400"}').toString('base64')}\r\n`, '+OK\r\n', '-ERR\r\n', '+OKAY\r\n']));
   } else if (r < 0.85) {
@@ -633,7 +645,7 @@ describe('POP3 client reply parser under fuzzed server replies', () => {
         for (let i = 0; i <= bodies.length; i++) seen.push(await p.command());
         return seen;
       })();
-      for (let at = 0; at < wire.length; ) {
+      for (let at = 0; at < wire.length;) {
         const size = 1 + Math.floor(rand() * 5);
         p.send(wire.subarray(at, at + size));
         at += size;
@@ -667,7 +679,10 @@ describe('POP3 client reply parser under fuzzed server replies', () => {
         return end;
       };
       assert.ok(decode('a'.repeat(100)) > 0);
-      assert.throws(() => decode('a'.repeat(101)), (err: unknown) => err instanceof Pop3Error && err.code === 'line_too_long');
+      assert.throws(
+        () => decode('a'.repeat(101)),
+        (err: unknown) => err instanceof Pop3Error && err.code === 'line_too_long',
+      );
     }
   });
 
@@ -765,9 +780,17 @@ describe('POP3 client reply parser under fuzzed server replies', () => {
       assert.ok((outcomes.get(`${op}: protocol`) ?? 0) > 0, `${op} never met a protocol error`);
     }
     for (const code of ['timeout', 'closed', 'line_too_long', 'server']) {
-      assert.ok([...outcomes.keys()].some((k) => k.endsWith(`: ${code}`)), `no ${code} error seen`);
+      assert.ok(
+        [...outcomes.keys()].some((k) => k.endsWith(`: ${code}`)),
+        `no ${code} error seen`,
+      );
     }
-    t.diagnostic(`outcomes: ${[...outcomes].sort().map(([k, v]) => `${k} x${v}`).join(', ')}`);
+    t.diagnostic(
+      `outcomes: ${[...outcomes]
+        .sort()
+        .map(([k, v]) => `${k} x${v}`)
+        .join(', ')}`,
+    );
     t.diagnostic(`${server.replies()} replies; settled memory grew by at most ${(peakGrowth / 1e6).toFixed(1)} MB`);
     await server.close();
   });

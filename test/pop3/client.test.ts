@@ -39,13 +39,17 @@ interface ServerFixture {
 }
 
 function message(n: number, body: string, extraHeader = ''): Buffer {
-  return Buffer.from(`From: Sender ${n} <s${n}@fabrikam.example>\r\nTo: <${USER}>\r\nSubject: Test ${n}\r\nMessage-ID: <t${n}@fabrikam.example>\r\n${extraHeader}\r\n${body}`, 'latin1');
+  return Buffer.from(
+    `From: Sender ${n} <s${n}@fabrikam.example>\r\nTo: <${USER}>\r\nSubject: Test ${n}\r\nMessage-ID: <t${n}@fabrikam.example>\r\n${extraHeader}\r\n${body}`,
+    'latin1',
+  );
 }
 
 /** Messages with the awkward cases: lines starting with dots, a lone ".", an empty body, many chunks. */
 function basicMessages(): Buffer[] {
   const lines: string[] = [];
-  for (let i = 0; i < 3000; i++) lines.push(i % 7 === 0 ? `.${'.'.repeat(i % 3)}dot line ${i}\r\n` : i % 11 === 0 ? '.\r\n' : `plain line ${i} ${'x'.repeat(i % 90)}\r\n`);
+  for (let i = 0; i < 3000; i++)
+    lines.push(i % 7 === 0 ? `.${'.'.repeat(i % 3)}dot line ${i}\r\n` : i % 11 === 0 ? '.\r\n' : `plain line ${i} ${'x'.repeat(i % 90)}\r\n`);
   return [
     message(1, 'first message\r\n'),
     message(2, '.leading dot\r\n..two dots\r\n.\r\n...\r\n. \r\nend\r\n'),
@@ -226,7 +230,12 @@ function pop3ClientSuite(fixture: () => ServerFixture): void {
   });
 
   it('retrieves 200 messages with retrMany, in order, byte for byte', async () => {
-    const many = Array.from({ length: 200 }, (_, i) => message(100 + i, `${i % 5 === 0 ? '.dotted first line\r\n' : ''}${`line ${i} of a message\r\n`.repeat(1 + ((i * 37) % 400))}${i % 3 === 0 ? '.\r\n' : ''}`));
+    const many = Array.from({ length: 200 }, (_, i) =>
+      message(
+        100 + i,
+        `${i % 5 === 0 ? '.dotted first line\r\n' : ''}${`line ${i} of a message\r\n`.repeat(1 + ((i * 37) % 400))}${i % 3 === 0 ? '.\r\n' : ''}`,
+      ),
+    );
     await f.reset(many);
     try {
       const client = await login();
@@ -409,7 +418,7 @@ describe('POP3 client against Dovecot', () => {
     }
   });
 
-  it('a token beyond Dovecot 2.3\'s 8 KB SASL response limit: Dovecot hangs up, the client says so', async () => {
+  it("a token beyond Dovecot 2.3's 8 KB SASL response limit: Dovecot hangs up, the client says so", async () => {
     const huge = await tokenOfLength(7000);
     assert.ok(Buffer.from(`user=${USER}\x01auth=Bearer ${huge}\x01\x01`).toString('base64').length > 8192);
     const client = await Pop3Client.connect({ host: '127.0.0.1', port: dovecot.pop3sPort!, security: 'implicit', ca: emu.caPem });

@@ -87,7 +87,11 @@ async function retrieveInChild(connect: Pop3ConnectOptions, file: string): Promi
 
 describe('RETR of a 100 MB message streams to a file', () => {
   const cases: [string, () => Pop3ConnectOptions, boolean][] = [
-    ['the emulated Exchange (pop3s)', () => ({ host: '127.0.0.1', port: emu.running.mailPorts.pop3s, security: 'implicit', ca: emu.caPem, timeoutMs: 60_000 }), true],
+    [
+      'the emulated Exchange (pop3s)',
+      () => ({ host: '127.0.0.1', port: emu.running.mailPorts.pop3s, security: 'implicit', ca: emu.caPem, timeoutMs: 60_000 }),
+      true,
+    ],
     ['Dovecot (pop3s)', () => ({ host: '127.0.0.1', port: dovecot.pop3sPort!, security: 'implicit', ca: emu.caPem, timeoutMs: 60_000 }), false],
   ];
   for (const [name, connect, serverInProcess] of cases) {
@@ -98,7 +102,9 @@ describe('RETR of a 100 MB message streams to a file', () => {
       assert.equal((await stat(file)).size, SIZE);
       assert.equal(await fileDigest(file), digest, 'file differs from the message');
       assert.ok(child.samples >= 20, `only ${child.samples} memory samples`);
-      t.diagnostic(`client: settled memory grew by at most ${MB(child.peakGrowth)} (baseline ${MB(child.baseline)}, ${child.samples} samples), peak RSS ${MB(child.peakRss)}, ${(SIZE / 1e6 / child.seconds).toFixed(0)} MB/s`);
+      t.diagnostic(
+        `client: settled memory grew by at most ${MB(child.peakGrowth)} (baseline ${MB(child.baseline)}, ${child.samples} samples), peak RSS ${MB(child.peakRss)}, ${(SIZE / 1e6 / child.seconds).toFixed(0)} MB/s`,
+      );
       if (serverInProcess) t.diagnostic(`emulated server (this process): settled memory grew by up to ${MB(serverPeakGrowth)} while sending`);
       assert.ok(child.peakGrowth < LIMIT, `client memory grew by ${MB(child.peakGrowth)}`);
       await rm(file);

@@ -79,7 +79,14 @@ describe('proxy clients', () => {
       // 52,000 characters over 32 symbols: each near 1,625; a biased generator would be far off.
       assert.equal(counts.size, 32);
       for (const [ch, n] of counts) assert.ok(n > 1400 && n < 1850, `${ch} appeared ${n} times`);
-      for (const bad of ['', 'mbp-abcdefgh-', 'MBP-ABCDEFGH-ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'mbp-abcdefgh-abcdefghijklmnopqrstuvwxy1', 'mbp-abcdefgh-abcdefghijklmnopqrstuvwxyz ', 'x mbp-abcdefgh-abcdefghijklmnopqrstuvwxyz']) {
+      for (const bad of [
+        '',
+        'mbp-abcdefgh-',
+        'MBP-ABCDEFGH-ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+        'mbp-abcdefgh-abcdefghijklmnopqrstuvwxy1',
+        'mbp-abcdefgh-abcdefghijklmnopqrstuvwxyz ',
+        'x mbp-abcdefgh-abcdefghijklmnopqrstuvwxyz',
+      ]) {
         assert.equal(parseAppPassword(bad), undefined, bad);
       }
     });
@@ -102,15 +109,24 @@ describe('proxy clients', () => {
   describe('store', () => {
     it('keeps clients beside the grants in tokens.db, names unique among live clients, never the password', async () => {
       const tokens = await SqliteTokenStore.open(dbFile, new SecretBox(randomBytes(32), 'test key'));
-      const { client, password } = await createProxyClient(store, { name: 'Printer', mailboxes: ['Alice@Contoso.com', 'alice@contoso.com', 'bob@contoso.com'] });
+      const { client, password } = await createProxyClient(store, {
+        name: 'Printer',
+        mailboxes: ['Alice@Contoso.com', 'alice@contoso.com', 'bob@contoso.com'],
+      });
       assert.deepEqual(client.mailboxes, ['alice@contoso.com', 'bob@contoso.com']);
       assert.equal(parseAppPassword(password)?.id, client.id);
       assert.deepEqual(await store.getById(client.id), client);
       assert.deepEqual(await store.getByName('PRINTER '), client);
 
-      await assert.rejects(createProxyClient(store, { name: 'printer', mailboxes: ['bob@contoso.com'] }), (err: unknown) => err instanceof ProxyClientStoreError && err.code === 'name_taken');
+      await assert.rejects(
+        createProxyClient(store, { name: 'printer', mailboxes: ['bob@contoso.com'] }),
+        (err: unknown) => err instanceof ProxyClientStoreError && err.code === 'name_taken',
+      );
       await assert.rejects(store.add({ ...client, name: 'other' }), (err: unknown) => err instanceof ProxyClientStoreError && err.code === 'id_taken');
-      await assert.rejects(store.add({ ...client, id: 'abcdefgh', name: 'bad\nname' }), (err: unknown) => err instanceof ProxyClientStoreError && err.code === 'invalid_record');
+      await assert.rejects(
+        store.add({ ...client, id: 'abcdefgh', name: 'bad\nname' }),
+        (err: unknown) => err instanceof ProxyClientStoreError && err.code === 'invalid_record',
+      );
 
       await store.touch(client.id, 5_000);
       await store.touch(client.id, 4_000);
@@ -123,10 +139,13 @@ describe('proxy clients', () => {
       const again = await createProxyClient(store, { name: 'printer', mailboxes: ['bob@contoso.com'] });
       assert.equal((await store.getByName('Printer'))?.id, again.client.id);
       const listed = await store.list();
-      assert.deepEqual(listed.filter((c) => c.name.toLowerCase() === 'printer').map((c) => [c.id, c.revokedAt]), [
-        [client.id, 6_000],
-        [again.client.id, null],
-      ]);
+      assert.deepEqual(
+        listed.filter((c) => c.name.toLowerCase() === 'printer').map((c) => [c.id, c.revokedAt]),
+        [
+          [client.id, 6_000],
+          [again.client.id, null],
+        ],
+      );
       assert.deepEqual(await tokens.listMeta(), []);
       await tokens.close();
 
@@ -155,9 +174,19 @@ describe('proxy clients', () => {
 
     it('accepts the password for a mailbox of the client, and answers with the configured spelling', async () => {
       const auth = authenticator();
-      assert.deepEqual(await auth.authenticate(input(password, { username: '  ALICE@contoso.COM ' })), { ok: true, clientId: id, clientName: 'crm', mailbox: 'Alice@Contoso.com' });
+      assert.deepEqual(await auth.authenticate(input(password, { username: '  ALICE@contoso.COM ' })), {
+        ok: true,
+        clientId: id,
+        clientName: 'crm',
+        mailbox: 'Alice@Contoso.com',
+      });
       assert.ok(((await store.getById(id))?.lastUsedAt ?? 0) > Date.now() - 60_000, 'last used recorded');
-      assert.deepEqual(await auth.authenticate(input(password, { username: 'bob@contoso.com', protocol: 'smtp' })), { ok: true, clientId: id, clientName: 'crm', mailbox: 'bob@contoso.com' });
+      assert.deepEqual(await auth.authenticate(input(password, { username: 'bob@contoso.com', protocol: 'smtp' })), {
+        ok: true,
+        clientId: id,
+        clientName: 'crm',
+        mailbox: 'bob@contoso.com',
+      });
     });
 
     it('names each refusal', async () => {
@@ -228,8 +257,16 @@ describe('proxy clients', () => {
         clock += 10_000;
       }
       const runs = auth.stats().scryptRuns;
-      assert.deepEqual(await auth.authenticate(input(password, { remoteAddress: '203.0.113.7' })), { ok: false, reason: 'rate_limited', retryAfterSeconds: 30 });
-      assert.deepEqual(await auth.authenticate(input(password, { remoteAddress: '::ffff:203.0.113.7' })), { ok: false, reason: 'rate_limited', retryAfterSeconds: 30 });
+      assert.deepEqual(await auth.authenticate(input(password, { remoteAddress: '203.0.113.7' })), {
+        ok: false,
+        reason: 'rate_limited',
+        retryAfterSeconds: 30,
+      });
+      assert.deepEqual(await auth.authenticate(input(password, { remoteAddress: '::ffff:203.0.113.7' })), {
+        ok: false,
+        reason: 'rate_limited',
+        retryAfterSeconds: 30,
+      });
       assert.equal(auth.stats().scryptRuns, runs, 'a limited address gets no password check');
       assert.equal((await auth.authenticate(input(password, { remoteAddress: '203.0.113.8' }))).ok, true);
       // The oldest failure leaves the window 60 s after it happened.
@@ -277,7 +314,14 @@ describe('proxy clients', () => {
 
       const list = await cli(['proxy', 'clients', '--json', '--config', configFile]);
       assert.equal(list.code, 0, list.stderr);
-      const rows = JSON.parse(list.stdout) as { name: string; id: string; mailboxes: string[]; createdAt: string; lastUsedAt: string | null; revokedAt: string | null }[];
+      const rows = JSON.parse(list.stdout) as {
+        name: string;
+        id: string;
+        mailboxes: string[];
+        createdAt: string;
+        lastUsedAt: string | null;
+        revokedAt: string | null;
+      }[];
       const row = rows.find((r) => r.name === 'scanner');
       assert.deepEqual(Object.keys(row ?? {}).sort(), ['createdAt', 'id', 'lastUsedAt', 'mailboxes', 'name', 'revokedAt']);
       assert.deepEqual(row?.mailboxes, ['alice@contoso.com', 'bob@contoso.com']);
@@ -295,12 +339,26 @@ describe('proxy clients', () => {
       assert.equal(revoke.code, 0, revoke.stderr);
       assert.deepEqual(await auth.authenticate(input(password, { username: 'bob@contoso.com' })), { ok: false, reason: 'revoked' });
       assert.equal((await cli(['proxy', 'revoke-client', 'scanner', '--config', configFile])).code, 1);
-      const afterRevoke = JSON.parse((await cli(['proxy', 'clients', '--json', '--config', configFile])).stdout) as { name: string; revokedAt: string | null }[];
+      const afterRevoke = JSON.parse((await cli(['proxy', 'clients', '--json', '--config', configFile])).stdout) as {
+        name: string;
+        revokedAt: string | null;
+      }[];
       assert.notEqual(afterRevoke.find((r) => r.name === 'scanner')?.revokedAt, null);
     });
 
     it('--json gives name, id, mailboxes and password', async () => {
-      const add = await cli(['proxy', 'add-client', 'json-client', '--mailbox', 'carol@contoso.com', '--mailbox', 'Alice@Contoso.com', '--json', '--config', configFile]);
+      const add = await cli([
+        'proxy',
+        'add-client',
+        'json-client',
+        '--mailbox',
+        'carol@contoso.com',
+        '--mailbox',
+        'Alice@Contoso.com',
+        '--json',
+        '--config',
+        configFile,
+      ]);
       assert.equal(add.code, 0, add.stderr);
       const out = JSON.parse(add.stdout) as { name: string; id: string; mailboxes: string[]; password: string };
       assert.deepEqual(Object.keys(out), ['name', 'id', 'mailboxes', 'password']);
@@ -314,7 +372,7 @@ describe('proxy clients', () => {
       assert.equal(add.code, 3);
       assert.match(add.stderr, /mallory@evil\.example is not a configured mailbox.*Alice@Contoso\.com, bob@contoso\.com, carol@contoso\.com/);
       assert.equal(add.stdout, '');
-      assert.equal((await store.getByName('x')), undefined);
+      assert.equal(await store.getByName('x'), undefined);
       assert.equal((await cli(['proxy', 'add-client', 'x', '--config', configFile])).code, 2, '--mailbox is required');
       assert.equal((await cli(['proxy', 'add-client', '-bad', '--mailbox', 'bob@contoso.com', '--config', configFile])).code, 2);
       const revoke = await cli(['proxy', 'revoke-client', 'nobody', '--config', configFile]);
@@ -326,7 +384,8 @@ describe('proxy clients', () => {
       const hashes = (await store.list()).map((c) => c.passwordHash);
       assert.ok(hashes.length > 3);
       for (const out of printed) {
-        for (const h of hashes) assert.ok(!out.includes(h) && !out.includes(h.split('$').at(-1)!) && !out.includes(h.split('$').at(-2)!), 'a hash or salt was printed');
+        for (const h of hashes)
+          assert.ok(!out.includes(h) && !out.includes(h.split('$').at(-1)!) && !out.includes(h.split('$').at(-2)!), 'a hash or salt was printed');
         assert.ok(!out.includes('$scrypt$'));
       }
     });

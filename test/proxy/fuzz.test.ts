@@ -152,7 +152,7 @@ describe('proxy pre-login dialog under hostile input', { timeout: 120_000 }, () 
     return lines;
   };
 
-  it('answers an oversized line with the protocol\'s error, discards all of it, and goes on', async () => {
+  it("answers an oversized line with the protocol's error, discards all of it, and goes on", async () => {
     const long = 'A'.repeat(MAX_LINE + 1);
     // The bound itself is allowed.
     const pop = await caseClient('pop');
@@ -282,7 +282,11 @@ describe('proxy pre-login dialog under hostile input', { timeout: 120_000 }, () 
     // SMTP
     for (const [lines, replies, result] of [
       [[`AUTH PLAIN ${b64(`\0${ALICE}\r\nMAIL FROM:<x@y>\0${password}`)}`], ['535 5.7.8 Authentication credentials invalid'], 'bad_password'],
-      [['AUTH LOGIN', b64(`${ALICE}\r\n`), b64(password)], [`334 ${b64('Username:')}`, `334 ${b64('Password:')}`, '535 5.7.8 Authentication credentials invalid'], 'bad_password'],
+      [
+        ['AUTH LOGIN', b64(`${ALICE}\r\n`), b64(password)],
+        [`334 ${b64('Username:')}`, `334 ${b64('Password:')}`, '535 5.7.8 Authentication credentials invalid'],
+        'bad_password',
+      ],
       // Only CRLF ends an SMTP line: the MAIL after the bare LF is part of the AUTH line.
       [[`AUTH PLAIN ${b64(`\0${ALICE}\0${password}`)}\nMAIL FROM:<${ALICE}>`], ['501 5.5.2 Malformed PLAIN response'], 'no_login'],
     ] as const) {
@@ -301,7 +305,7 @@ describe('proxy pre-login dialog under hostile input', { timeout: 120_000 }, () 
     assert.ok(!proxy.audits().some((a) => String(a.client).startsWith(`${CASE_ADDRESS}:`) && a.result === 'ok'), 'no login from the named cases');
   });
 
-  it('answers commands before login with the protocol\'s error and opens no upstream connection', async () => {
+  it("answers commands before login with the protocol's error and opens no upstream connection", async () => {
     const pick2 = (a: Record<string, unknown>) => ({ result: a.result, upstream: a.upstream });
     const pop = await caseClient('pop');
     for (const command of ['STAT', 'LIST', 'RETR 1', 'DELE 1', 'UIDL', 'TOP 1 0']) {
@@ -319,7 +323,14 @@ describe('proxy pre-login dialog under hostile input', { timeout: 120_000 }, () 
     const smtp = await caseClient('smtp');
     // DATA is refused, so what would be the message is read as (unknown) commands.
     smtp.socket.write(`MAIL FROM:<${ALICE}>\r\nRCPT TO:<bob@contoso.com>\r\nBDAT 5 LAST\r\nDATA\r\nSubject: x\r\n.\r\n`);
-    for (const expected of ['530 5.7.0 Authentication required', '530 5.7.0 Authentication required', '530 5.7.0 Authentication required', '530 5.7.0 Authentication required', '500 5.5.1 Command unrecognized', '500 5.5.1 Command unrecognized']) {
+    for (const expected of [
+      '530 5.7.0 Authentication required',
+      '530 5.7.0 Authentication required',
+      '530 5.7.0 Authentication required',
+      '530 5.7.0 Authentication required',
+      '500 5.5.1 Command unrecognized',
+      '500 5.5.1 Command unrecognized',
+    ]) {
       assert.equal(await smtp.line(), expected);
     }
     smtp.send('EHLO case.example');
@@ -376,7 +387,11 @@ describe('proxy pre-login dialog under hostile input', { timeout: 120_000 }, () 
       smtp: '421 4.7.0 Too many errors; closing the connection',
     };
     // After the tenth error nothing is answered, not even a QUIT or LOGOUT.
-    const afterwards: Record<Protocol, string[]> = { pop: ['QUIT', 'CAPA', 'garbage'], imap: ['g11 LOGOUT', 'g12 NOOP', 'garbage'], smtp: ['QUIT', 'NOOP', 'garbage'] };
+    const afterwards: Record<Protocol, string[]> = {
+      pop: ['QUIT', 'CAPA', 'garbage'],
+      imap: ['g11 LOGOUT', 'g12 NOOP', 'garbage'],
+      smtp: ['QUIT', 'NOOP', 'garbage'],
+    };
     for (const protocol of ['pop', 'imap', 'smtp'] as const) {
       assert.equal(cases[protocol].length, MAX_ERRORS);
       const c = await caseClient(protocol);
@@ -448,7 +463,13 @@ describe('proxy pre-login dialog under hostile input', { timeout: 120_000 }, () 
     })();
     let runs: FuzzResult[];
     try {
-      const plan = listeners.map((l) => ({ label: l.label, protocol: l.protocol, port: l.port, upgrade: l.starttls ? 0.25 : 0, target: l.starttls ? TARGET_STARTTLS : TARGET }));
+      const plan = listeners.map((l) => ({
+        label: l.label,
+        protocol: l.protocol,
+        port: l.port,
+        upgrade: l.starttls ? 0.25 : 0,
+        target: l.starttls ? TARGET_STARTTLS : TARGET,
+      }));
       runs = await runProxyFuzz({ seed: SEED, runs: plan, parallel: PARALLEL, proxyCert }, (fraction) => {
         const rss = process.memoryUsage().rss;
         rssPeak = Math.max(rssPeak, rss);
@@ -475,7 +496,8 @@ describe('proxy pre-login dialog under hostile input', { timeout: 120_000 }, () 
       if (fromFuzz && a.result === 'ok') failures.push(`a fuzz session logged in: ${JSON.stringify(a)}`);
       // A STARTTLS handshake that meets fuzz bytes instead of a ClientHello fails; nothing else may.
       const onStarttls = listeners.some((l) => l.starttls && String(a.listener).endsWith(`:${l.port}`));
-      if (a.result === 'error' && !(fromFuzz && onStarttls && /ssl|tls|handshake|wrong version|closed during/i.test(String(a.detail)))) failures.push(`a session failed in the proxy: ${JSON.stringify(a)}`);
+      if (a.result === 'error' && !(fromFuzz && onStarttls && /ssl|tls|handshake|wrong version|closed during/i.test(String(a.detail))))
+        failures.push(`a session failed in the proxy: ${JSON.stringify(a)}`);
     }
     // The log sink is the test's (a real proxy writes to stdout): not the proxy's memory.
     proxy.logLines.length = 0;
@@ -485,17 +507,24 @@ describe('proxy pre-login dialog under hostile input', { timeout: 120_000 }, () 
     const rssGrowth = mb(process.memoryUsage().rss - rssBefore);
     const lastQuarter = mb(rssAt[3]! - rssAt[2]!);
     for (const r of runs) {
-      console.log(`# ${r.label}: ${r.answered} hostile lines answered (${r.sent} sent) over ${r.connections} connections${r.upgraded ? ` (${r.upgraded} after STARTTLS)` : ''}; slowest connection ${r.slowestMs.toFixed(0)} ms`);
+      console.log(
+        `# ${r.label}: ${r.answered} hostile lines answered (${r.sent} sent) over ${r.connections} connections${r.upgraded ? ` (${r.upgraded} after STARTTLS)` : ''}; slowest connection ${r.slowestMs.toFixed(0)} ms`,
+      );
     }
-    console.log(`# ${seconds.toFixed(1)} s; ${goodSessions} good sessions during the fuzz (slowest ${slowestGood.toFixed(0)} ms); sessions by result ${JSON.stringify(Object.fromEntries(results))}`);
-    console.log(`# memory: settled heap+buffers ${settledGrowth >= 0 ? '+' : ''}${settledGrowth.toFixed(1)} MB; rss +${rssGrowth.toFixed(0)} MB after, peak +${mb(rssPeak - rssBefore).toFixed(0)} MB, at 25/50/75/100 %: ${rssAt.map((r) => `+${mb(r - rssBefore).toFixed(0)}`).join(' ')} MB`);
+    console.log(
+      `# ${seconds.toFixed(1)} s; ${goodSessions} good sessions during the fuzz (slowest ${slowestGood.toFixed(0)} ms); sessions by result ${JSON.stringify(Object.fromEntries(results))}`,
+    );
+    console.log(
+      `# memory: settled heap+buffers ${settledGrowth >= 0 ? '+' : ''}${settledGrowth.toFixed(1)} MB; rss +${rssGrowth.toFixed(0)} MB after, peak +${mb(rssPeak - rssBefore).toFixed(0)} MB, at 25/50/75/100 %: ${rssAt.map((r) => `+${mb(r - rssBefore).toFixed(0)}`).join(' ')} MB`,
+    );
 
     const problems = runs.flatMap((r) => r.problems);
     assert.deepEqual(problems, [], `${runs.reduce((n, r) => n + r.problemCount, 0)} problems`);
     assert.deepEqual(failures.slice(0, 10), []);
     for (const r of runs) assert.ok(r.answered >= r.target, `${r.label}: ${r.answered} lines answered`);
     // The fuzz's logins got as far as each kind of refusal, the rate limit included.
-    for (const refusal of ['bad_password', 'unknown_mailbox', 'unknown_client', 'rate_limited']) assert.ok((results.get(refusal) ?? 0) > 0, `no ${refusal} session`);
+    for (const refusal of ['bad_password', 'unknown_mailbox', 'unknown_client', 'rate_limited'])
+      assert.ok((results.get(refusal) ?? 0) > 0, `no ${refusal} session`);
     assert.deepEqual(goodFailures, [], 'a well-formed client failed during the fuzz');
     assert.ok(goodSessions >= listeners.length, `only ${goodSessions} good sessions during the fuzz`);
     // Bounded: after garbage collection nothing of the fuzz remains, and the process stops

@@ -43,7 +43,9 @@ const CLIENTS = ['/usr/bin/curl', '/usr/bin/mutt', '/usr/bin/msmtp', '/usr/bin/s
 const missingClients = CLIENTS.filter((f) => !existsSync(f));
 const skipClients = missingClients.length > 0 ? `${missingClients.join(', ')} not installed` : false;
 const missingPeers = ['/usr/sbin/dovecot', '/usr/sbin/postfix'].filter((f) => !existsSync(f));
-const skipPeers = skipClients || (missingPeers.length > 0 ? `${missingPeers.join(' and ')} not installed` : (process.getuid?.() ?? 0) !== 0 ? 'Postfix only runs as root' : false);
+const skipPeers =
+  skipClients ||
+  (missingPeers.length > 0 ? `${missingPeers.join(' and ')} not installed` : (process.getuid?.() ?? 0) !== 0 ? 'Postfix only runs as root' : false);
 
 /** A message alice sends to bob, with everything a server would otherwise add (so it arrives as sent). */
 function outgoing(subject: string): string {
@@ -79,7 +81,11 @@ interface Ran {
  */
 function run(file: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: options.env ?? process.env, detached: true });
+    const child = spawn(file, args, {
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: options.env ?? process.env,
+      detached: true,
+    });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => out.push(d));
@@ -177,7 +183,11 @@ function legacyClientTests(get: () => Setup): void {
    * audit lines, each checked to be an ok login of alice's at the protocol's upstream, and the
    * client side of their transcripts.
    */
-  const sessions = async (protocol: 'imap' | 'pop' | 'smtp', count: number, work: () => Promise<void>): Promise<{ audits: Record<string, unknown>[]; heard: string[][] }> => {
+  const sessions = async (
+    protocol: 'imap' | 'pop' | 'smtp',
+    count: number,
+    work: () => Promise<void>,
+  ): Promise<{ audits: Record<string, unknown>[]; heard: string[][] }> => {
     const { proxy, upstream } = get();
     const before = proxy.audits().length;
     await work();
@@ -208,7 +218,11 @@ function legacyClientTests(get: () => Setup): void {
 
   const python = async (args: Record<string, unknown>, input?: string): Promise<Record<string, unknown>> => {
     const { dir, password, cert } = get();
-    const ran = await run('python3', [join(dir, 'clients.py'), JSON.stringify({ user: ALICE, password, cafile: cert, ...args })], input === undefined ? {} : { input });
+    const ran = await run(
+      'python3',
+      [join(dir, 'clients.py'), JSON.stringify({ user: ALICE, password, cafile: cert, ...args })],
+      input === undefined ? {} : { input },
+    );
     succeeded(ran, `python ${String(args.kind)}`);
     return JSON.parse(ran.stdout.toString('utf8')) as Record<string, unknown>;
   };
@@ -227,7 +241,7 @@ function legacyClientTests(get: () => Setup): void {
     assert.doesNotMatch(added, /\r?\n\r?\n/, 'only header lines in front of it');
   };
 
-  it('curl POP3: RETR over a plain listener (curl picks AUTH PLAIN) and over pop3s with AUTH=LOGIN is the mailbox\'s bytes', async () => {
+  it("curl POP3: RETR over a plain listener (curl picks AUTH PLAIN) and over pop3s with AUTH=LOGIN is the mailbox's bytes", async () => {
     const { cert } = get();
     const { heard } = await sessions('pop', 2, async () => {
       assert.deepEqual(await curl(`pop3://127.0.0.1:${port('pop', 'plain')}/1`), MESSAGE_BYTES);
@@ -238,31 +252,55 @@ function legacyClientTests(get: () => Setup): void {
     assert.ok(heard[1]!.includes('AUTH LOGIN'), heard[1]!.join(' | '));
   });
 
-  it('curl IMAP: INBOX;UID=1 over a plain listener and INBOX;MAILINDEX=1 over imaps (AUTHENTICATE PLAIN) are the mailbox\'s bytes', async () => {
+  it("curl IMAP: INBOX;UID=1 over a plain listener and INBOX;MAILINDEX=1 over imaps (AUTHENTICATE PLAIN) are the mailbox's bytes", async () => {
     const { cert } = get();
     const { heard } = await sessions('imap', 2, async () => {
       assert.deepEqual(await curl(`imap://127.0.0.1:${port('imap', 'plain')}/INBOX;UID=1`), MESSAGE_BYTES);
       assert.deepEqual(await curl(`imaps://127.0.0.1:${port('imap', 'implicit')}/INBOX;MAILINDEX=1`, ['--cacert', cert]), MESSAGE_BYTES);
     });
-    for (const h of heard) assert.ok(h.some((l) => /^A\d+ AUTHENTICATE PLAIN/.test(l)), h.join(' | '));
+    for (const h of heard)
+      assert.ok(
+        h.some((l) => /^A\d+ AUTHENTICATE PLAIN/.test(l)),
+        h.join(' | '),
+      );
   });
 
   it('curl SMTP: --ssl-reqd over STARTTLS, AUTH PLAIN (its choice) and AUTH=LOGIN; both messages arrive as sent', async () => {
     const { cert } = get();
     const { heard } = await sessions('smtp', 2, async () => {
-      for (const [mechanism, extra] of [['PLAIN', []], ['LOGIN', ['--login-options', 'AUTH=LOGIN']]] as const) {
+      for (const [mechanism, extra] of [
+        ['PLAIN', []],
+        ['LOGIN', ['--login-options', 'AUTH=LOGIN']],
+      ] as const) {
         await sendsAndArrives(`curl smtp ${mechanism} ${Date.now()}`, async (_message, file) => {
-          await curl(`smtp://127.0.0.1:${port('smtp', 'starttls')}/client.example`, ['--ssl-reqd', '--cacert', cert, '--mail-from', ALICE, '--mail-rcpt', BOB, '-T', file, ...extra]);
+          await curl(`smtp://127.0.0.1:${port('smtp', 'starttls')}/client.example`, [
+            '--ssl-reqd',
+            '--cacert',
+            cert,
+            '--mail-from',
+            ALICE,
+            '--mail-rcpt',
+            BOB,
+            '-T',
+            file,
+            ...extra,
+          ]);
         });
       }
     });
     assert.ok(heard[0]!.includes('STARTTLS') && heard[0]!.some((l) => /^AUTH PLAIN\b/.test(l)), heard[0]!.join(' | '));
-    assert.ok(heard[1]!.some((l) => /^AUTH LOGIN\b/.test(l)), heard[1]!.join(' | '));
+    assert.ok(
+      heard[1]!.some((l) => /^AUTH LOGIN\b/.test(l)),
+      heard[1]!.join(' | '),
+    );
   });
 
-  it('Python poplib: USER/PASS over a plain listener and over POP3_SSL; RETR 1 is the mailbox\'s bytes', async () => {
+  it("Python poplib: USER/PASS over a plain listener and over POP3_SSL; RETR 1 is the mailbox's bytes", async () => {
     const { heard } = await sessions('pop', 2, async () => {
-      for (const [kind, security] of [['pop', 'plain'], ['pop3_ssl', 'implicit']] as const) {
+      for (const [kind, security] of [
+        ['pop', 'plain'],
+        ['pop3_ssl', 'implicit'],
+      ] as const) {
         const got = await python({ kind, port: port('pop', security) });
         assert.match(String(got.pass), /^\+OK/);
         assert.deepEqual(Buffer.from(String(got.raw), 'base64'), MESSAGE_BYTES, kind);
@@ -271,15 +309,22 @@ function legacyClientTests(get: () => Setup): void {
     for (const h of heard) assert.ok(h.includes(`USER ${ALICE}`) && h.includes('PASS [password]'), h.join(' | '));
   });
 
-  it('Python imaplib: login() over a plain listener and over IMAP4_SSL; FETCH BODY.PEEK[] is the mailbox\'s bytes', async () => {
+  it("Python imaplib: login() over a plain listener and over IMAP4_SSL; FETCH BODY.PEEK[] is the mailbox's bytes", async () => {
     const { heard } = await sessions('imap', 2, async () => {
-      for (const [kind, security] of [['imap', 'plain'], ['imap4_ssl', 'implicit']] as const) {
+      for (const [kind, security] of [
+        ['imap', 'plain'],
+        ['imap4_ssl', 'implicit'],
+      ] as const) {
         const got = await python({ kind, port: port('imap', security) });
         assert.deepEqual([got.login, got.select, got.fetch], ['OK', 'OK', 'OK']);
         assert.deepEqual(Buffer.from(String(got.raw), 'base64'), MESSAGE_BYTES, kind);
       }
     });
-    for (const h of heard) assert.ok(h.some((l) => /^\S+ LOGIN \[credentials\]$/.test(l)), h.join(' | '));
+    for (const h of heard)
+      assert.ok(
+        h.some((l) => /^\S+ LOGIN \[credentials\]$/.test(l)),
+        h.join(' | '),
+      );
   });
 
   it('Python smtplib: starttls() and login() (AUTH PLAIN); the message arrives as sent', async () => {
@@ -293,10 +338,13 @@ function legacyClientTests(get: () => Setup): void {
     assert.ok(heard[0]!.includes('STARTTLS') && heard[0]!.some((l) => /^AUTH PLAIN\b/.test(l)), heard[0]!.join(' | '));
   });
 
-  it('mutt: IMAP LOGIN over a plain listener and over imaps, opens INBOX and pipes message 1 out: the mailbox\'s text', async () => {
+  it("mutt: IMAP LOGIN over a plain listener and over imaps, opens INBOX and pipes message 1 out: the mailbox's text", async () => {
     const { dir, password, cert } = get();
     const { audits, heard } = await sessions('imap', 2, async () => {
-      for (const [scheme, security] of [['imap', 'plain'], ['imaps', 'implicit']] as const) {
+      for (const [scheme, security] of [
+        ['imap', 'plain'],
+        ['imaps', 'implicit'],
+      ] as const) {
         const out = join(dir, `mutt-${scheme}.eml`);
         const muttrc = join(dir, `muttrc-${scheme}`);
         await writeFile(
@@ -320,7 +368,10 @@ function legacyClientTests(get: () => Setup): void {
           { mode: 0o600 },
         );
         // mutt is a curses program: it gets a terminal from script(1); stdin stays closed.
-        const ran = await run('script', ['-qec', `mutt -n -R -F ${muttrc}`, '/dev/null'], { env: { ...process.env, TERM: 'vt100', HOME: dir, LANG: 'C.UTF-8' }, timeoutMs: 15_000 });
+        const ran = await run('script', ['-qec', `mutt -n -R -F ${muttrc}`, '/dev/null'], {
+          env: { ...process.env, TERM: 'vt100', HOME: dir, LANG: 'C.UTF-8' },
+          timeoutMs: 15_000,
+        });
         const screen = ran.stdout.toString('utf8');
         succeeded(ran, `mutt ${scheme}`);
         assert.match(screen, /Msgs:1\b/, 'mutt showed INBOX with one message');
@@ -330,7 +381,11 @@ function legacyClientTests(get: () => Setup): void {
       }
     });
     for (const a of audits) assert.ok((a.bytesToClient as number) > MESSAGE_BYTES.length, JSON.stringify(a));
-    for (const h of heard) assert.ok(h.some((l) => /^\S+ LOGIN \[credentials\]$/.test(l)), h.join(' | '));
+    for (const h of heard)
+      assert.ok(
+        h.some((l) => /^\S+ LOGIN \[credentials\]$/.test(l)),
+        h.join(' | '),
+      );
   });
 
   it('msmtp: --auth=plain over STARTTLS trusting the proxy certificate; the message arrives as sent', async () => {
@@ -341,7 +396,26 @@ function legacyClientTests(get: () => Setup): void {
         await writeFile(rc, '', { mode: 0o600 });
         const ran = await run(
           'msmtp',
-          ['-C', rc, '--host', '127.0.0.1', '--port', String(port('smtp', 'starttls')), '--auth=plain', '--user', ALICE, '--passwordeval', `echo ${password}`, '--tls=on', '--tls-starttls=on', '--tls-trust-file', cert, '--from', ALICE, BOB],
+          [
+            '-C',
+            rc,
+            '--host',
+            '127.0.0.1',
+            '--port',
+            String(port('smtp', 'starttls')),
+            '--auth=plain',
+            '--user',
+            ALICE,
+            '--passwordeval',
+            `echo ${password}`,
+            '--tls=on',
+            '--tls-starttls=on',
+            '--tls-trust-file',
+            cert,
+            '--from',
+            ALICE,
+            BOB,
+          ],
           { input: message },
         );
         succeeded(ran, 'msmtp');
@@ -356,7 +430,14 @@ function legacyClientTests(get: () => Setup): void {
     const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
     const tokens = await Promise.all((['imap', 'pop', 'smtp'] as const).map((p) => proxy.provider.getAccessToken(ALICE, p)));
     for (const t of tokens) assert.match(t, /^eyJ[\w-]{10,}\.eyJ[\w-]{10,}\./, 'the tokens are JWTs, so the pattern below would catch one');
-    const secrets = [password, secret, b64(password), b64(`\0${ALICE}\0${password}`), ...tokens, ...tokens.map((t) => b64(`user=${ALICE}\x01auth=Bearer ${t}\x01\x01`))];
+    const secrets = [
+      password,
+      secret,
+      b64(password),
+      b64(`\0${ALICE}\0${password}`),
+      ...tokens,
+      ...tokens.map((t) => b64(`user=${ALICE}\x01auth=Bearer ${t}\x01\x01`)),
+    ];
     assert.ok(proxy.logLines.length > 0);
     for (const line of proxy.logLines) {
       for (const s of secrets) assert.ok(!line.includes(s), `a secret in a log line: ${line.slice(0, 200)}`);
@@ -365,7 +446,10 @@ function legacyClientTests(get: () => Setup): void {
     // Every session of this file was a client logging in and working.
     const audits = proxy.audits();
     assert.equal(audits.length, 14, 'one session per client run');
-    assert.deepEqual(audits.filter((a) => a.result !== 'ok'), []);
+    assert.deepEqual(
+      audits.filter((a) => a.result !== 'ok'),
+      [],
+    );
   });
 }
 
@@ -407,9 +491,12 @@ describe('legacy clients through the proxy (upstream: the emulated Exchange Onli
     if (setup) await rm(setup.dir, { recursive: true, force: true });
   });
 
-  it('the admin API lists alice\'s message as the one the clients read', async () => {
+  it("the admin API lists alice's message as the one the clients read", async () => {
     const folders = (await emu.admin('GET', `/mailboxes/${ALICE}/messages`)).json<{ folder: string; messages: { uid: number; size: number }[] }[]>();
-    assert.deepEqual(folders.find((f) => f.folder === 'INBOX')?.messages.map((m) => [m.uid, m.size]), [[1, MESSAGE_BYTES.length]]);
+    assert.deepEqual(
+      folders.find((f) => f.folder === 'INBOX')?.messages.map((m) => [m.uid, m.size]),
+      [[1, MESSAGE_BYTES.length]],
+    );
   });
 
   legacyClientTests(() => setup);

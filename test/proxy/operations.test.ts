@@ -74,7 +74,10 @@ describe('proxy tokens and failed logins', () => {
     await emu.admin('PATCH', `/mailboxes/${ALICE}`, { popEnabled: false });
     try {
       const { client, reply } = await popLogin(proxy, password);
-      assert.match(reply, /^-ERR \[SYS\/TEMP\] localhost refused mailbridge's token for alice@contoso\.com .*; an administrator should run: mailbridge verify alice@contoso\.com$/);
+      assert.match(
+        reply,
+        /^-ERR \[SYS\/TEMP\] localhost refused mailbridge's token for alice@contoso\.com .*; an administrator should run: mailbridge verify alice@contoso\.com$/,
+      );
       client.close();
     } finally {
       await emu.admin('PATCH', `/mailboxes/${ALICE}`, { popEnabled: true });

@@ -61,9 +61,10 @@ describe('mailbridge proxy (upstream: the emulator)', () => {
     await emu?.close();
   });
 
-  const connect = (protocol: 'imap' | 'pop' | 'smtp', n = 0, tlsCa?: string) => LineClient.connect({ port: proxy.port(protocol, n), ...(tlsCa ? { tlsCa } : {}) });
+  const connect = (protocol: 'imap' | 'pop' | 'smtp', n = 0, tlsCa?: string) =>
+    LineClient.connect({ port: proxy.port(protocol, n), ...(tlsCa ? { tlsCa } : {}) });
 
-  it('IMAP LOGIN with an app password, as an atom, quoted, a literal and a LITERAL+; the session is then the mailbox\'s', async () => {
+  it("IMAP LOGIN with an app password, as an atom, quoted, a literal and a LITERAL+; the session is then the mailbox's", async () => {
     const forms: ((c: LineClient) => Promise<void>)[] = [
       async (c) => c.send(`a LOGIN ${ALICE} ${alicePassword}`),
       async (c) => c.send(`a LOGIN "${ALICE}" "${alicePassword}"`),
@@ -88,7 +89,10 @@ describe('mailbridge proxy (upstream: the emulator)', () => {
       c.send('b SELECT INBOX');
       const selected = await c.untilTagged('b');
       assert.match(selected.at(-1)!, /^b OK \[READ-WRITE\]/, selected.join('\n'));
-      assert.ok(selected.some((l) => /^\* 1 EXISTS$/.test(l)), selected.join('\n'));
+      assert.ok(
+        selected.some((l) => /^\* 1 EXISTS$/.test(l)),
+        selected.join('\n'),
+      );
       c.send('c LOGOUT');
       assert.match((await c.untilTagged('c')).at(-1)!, /^c OK/);
       c.close();
@@ -132,7 +136,11 @@ describe('mailbridge proxy (upstream: the emulator)', () => {
         return c.ask(b64(alicePassword));
       },
     ];
-    for (const [n, tlsCa] of [[0, undefined], [1, proxyCert], [2, undefined]] as const) {
+    for (const [n, tlsCa] of [
+      [0, undefined],
+      [1, proxyCert],
+      [2, undefined],
+    ] as const) {
       for (const login of logins) {
         const c = await connect('pop', n, tlsCa);
         assert.match((await c.line())!, /^\+OK .*mailbridge POP3 proxy ready/);
@@ -158,7 +166,10 @@ describe('mailbridge proxy (upstream: the emulator)', () => {
 
   it('SMTP: no AUTH before STARTTLS; after it AUTH PLAIN and AUTH LOGIN; the message sent arrives', async () => {
     const subject = `through the proxy ${Date.now()}`;
-    const inboxOfBob = async () => (await emu.admin('GET', '/mailboxes/bob@contoso.com/messages')).json<{ folder: string; messages: { size: number }[] }[]>().find((f) => f.folder === 'INBOX')!.messages;
+    const inboxOfBob = async () =>
+      (await emu.admin('GET', '/mailboxes/bob@contoso.com/messages'))
+        .json<{ folder: string; messages: { size: number }[] }[]>()
+        .find((f) => f.folder === 'INBOX')!.messages;
     const countBefore = (await inboxOfBob()).length;
     for (const mechanism of ['PLAIN', 'LOGIN'] as const) {
       const c = await connect('smtp', 0);
@@ -179,7 +190,10 @@ describe('mailbridge proxy (upstream: the emulator)', () => {
         afterTls.push(l);
         if (l.startsWith('250 ')) break;
       }
-      assert.ok(afterTls.some((l) => /^250[- ]AUTH PLAIN LOGIN$/.test(l)), afterTls.join('\n'));
+      assert.ok(
+        afterTls.some((l) => /^250[- ]AUTH PLAIN LOGIN$/.test(l)),
+        afterTls.join('\n'),
+      );
       if (mechanism === 'PLAIN') assert.match((await c.ask(`AUTH PLAIN ${b64(`\0${ALICE}\0${alicePassword}`)}`))!, /^235 /);
       else {
         assert.equal(await c.ask('AUTH LOGIN'), `334 ${b64('Username:')}`);
@@ -197,7 +211,7 @@ describe('mailbridge proxy (upstream: the emulator)', () => {
     assert.equal((await inboxOfBob()).length, countBefore + 2, "both messages are in bob's INBOX");
   });
 
-  it('a wrong password, an unknown mailbox or another client\'s mailbox is refused without any token request', async () => {
+  it("a wrong password, an unknown mailbox or another client's mailbox is refused without any token request", async () => {
     const before = (await emu.counters()).token?.total ?? 0;
     const attempts: [string, string][] = [
       [ALICE, `${alicePassword.slice(0, -1)}x`],
@@ -213,7 +227,13 @@ describe('mailbridge proxy (upstream: the emulator)', () => {
     }
     assert.equal((await emu.counters()).token?.total ?? 0, before, 'no token was requested for a refused login');
     // The audit line tells an administrator what the client was not told.
-    assert.deepEqual(proxy.audits().slice(-4).map((a) => a.result), ['bad_password', 'unknown_mailbox', 'mailbox_not_allowed', 'unknown_client']);
+    assert.deepEqual(
+      proxy
+        .audits()
+        .slice(-4)
+        .map((a) => a.result),
+      ['bad_password', 'unknown_mailbox', 'mailbox_not_allowed', 'unknown_client'],
+    );
   });
 
   it('a client-credentials mailbox is reached only with an app password mapped to it', async () => {
@@ -278,4 +298,3 @@ describe('mailbridge proxy (upstream: the emulator)', () => {
     assert.match(received, /\r\n\.\r\n\+OK[^\r]*\r\n$/, 'and the answer to QUIT');
   });
 });
-

@@ -13,7 +13,9 @@ const ALICE = 'alice@contoso.com';
 
 /** A 4 MiB message of random base64 lines (none starts with a dot: nothing to stuff). */
 function randomMessage(): Buffer {
-  const body = randomBytes(3 * 1024 * 1024).toString('base64').replace(/.{76}/g, '$&\r\n');
+  const body = randomBytes(3 * 1024 * 1024)
+    .toString('base64')
+    .replace(/.{76}/g, '$&\r\n');
   return Buffer.from(`From: <sender@fabrikam.example>\r\nTo: <${ALICE}>\r\nSubject: relay check\r\n\r\n${body}\r\n`, 'latin1');
 }
 

@@ -226,7 +226,16 @@ describe('proxy upstream login', () => {
       // The extensions after TLS: AUTH in STARTTLS's place, no hostname line, no "250-" prefix.
       assert.equal(session.capabilities.length, 9);
       assert.match(session.capabilities[0]!, /^SIZE \d+$/);
-      assert.deepEqual(session.capabilities.slice(1), ['PIPELINING', 'DSN', 'ENHANCEDSTATUSCODES', 'AUTH LOGIN XOAUTH2', '8BITMIME', 'BINARYMIME', 'CHUNKING', 'SMTPUTF8']);
+      assert.deepEqual(session.capabilities.slice(1), [
+        'PIPELINING',
+        'DSN',
+        'ENHANCEDSTATUSCODES',
+        'AUTH LOGIN XOAUTH2',
+        '8BITMIME',
+        'BINARYMIME',
+        'CHUNKING',
+        'SMTPUTF8',
+      ]);
       assert.equal(session.leftover.length, 0);
       const relay = new Relay(session);
       try {
@@ -243,7 +252,10 @@ describe('proxy upstream login', () => {
       const secrets = [bad, sasl(ALICE, bad), bad.slice(-60)];
       const imap = await rejectsWith(loginUpstream('imap', emuTarget(emu.running.mailPorts.imaps, 'implicit'), ALICE, bad), 'refused', secrets);
       assert.equal(imap.reply, 'NO AUTHENTICATE failed.');
-      assert.match(imap.message, new RegExp(`^IMAP server localhost:${emu.running.mailPorts.imaps}: refused the XOAUTH2 login for alice@contoso\\.com: NO AUTHENTICATE failed\\.$`));
+      assert.match(
+        imap.message,
+        new RegExp(`^IMAP server localhost:${emu.running.mailPorts.imaps}: refused the XOAUTH2 login for alice@contoso\\.com: NO AUTHENTICATE failed\\.$`),
+      );
       const pop = await rejectsWith(loginUpstream('pop', emuTarget(emu.running.mailPorts.pop3, 'starttls'), ALICE, bad), 'refused', secrets);
       assert.equal(pop.reply, '-ERR Authentication failure: unknown user name or bad password.');
       assert.match(pop.message, new RegExp(`^POP3 server localhost:${emu.running.mailPorts.pop3}: `));
@@ -270,7 +282,10 @@ describe('proxy upstream login', () => {
     it("nothing listening: 'connect' naming host:port", async () => {
       const [port] = (await freePorts(1)) as [number];
       for (const protocol of ['imap', 'pop', 'smtp'] as const) {
-        const err = await rejectsWith(loginUpstream(protocol, { endpoint: { host: '127.0.0.1', port, security: 'implicit' }, timeoutMs: TIMEOUT }, ALICE, aliceToken), 'connect');
+        const err = await rejectsWith(
+          loginUpstream(protocol, { endpoint: { host: '127.0.0.1', port, security: 'implicit' }, timeoutMs: TIMEOUT }, ALICE, aliceToken),
+          'connect',
+        );
         assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
         assert.match(err.message, /ECONNREFUSED/);
       }
@@ -294,7 +309,10 @@ describe('proxy upstream login', () => {
         ];
         for (const [protocol, security] of cases) {
           const started = Date.now();
-          const err = await rejectsWith(loginUpstream(protocol, { endpoint: { host: '127.0.0.1', port, security }, timeoutMs: 200 }, ALICE, aliceToken), 'timeout');
+          const err = await rejectsWith(
+            loginUpstream(protocol, { endpoint: { host: '127.0.0.1', port, security }, timeoutMs: 200 }, ALICE, aliceToken),
+            'timeout',
+          );
           assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
           assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
         }
@@ -408,10 +426,14 @@ describe('proxy upstream login', () => {
   const skipDovecot = existsSync('/usr/sbin/dovecot') ? false : 'dovecot not installed (scripts/setup.sh --test-peers)';
   const skipPostfix = missing.length > 0 ? `${missing.join(' and ')} not installed` : (process.getuid?.() ?? 0) !== 0 ? 'Postfix only runs as root' : false;
 
-  describe('against Dovecot (IMAP, POP3) and Postfix (SMTP) with the emulator\'s tokens', { skip: skipDovecot }, () => {
+  describe("against Dovecot (IMAP, POP3) and Postfix (SMTP) with the emulator's tokens", { skip: skipDovecot }, () => {
     let dovecot: Dovecot;
     let postfix: Postfix | undefined;
-    const peer = (port: number, security: 'implicit' | 'starttls'): UpstreamTarget => ({ endpoint: { host: 'localhost', port, security }, caPem: emu.caPem, timeoutMs: TIMEOUT });
+    const peer = (port: number, security: 'implicit' | 'starttls'): UpstreamTarget => ({
+      endpoint: { host: 'localhost', port, security },
+      caPem: emu.caPem,
+      timeoutMs: TIMEOUT,
+    });
 
     before(async () => {
       const certificate = await peerTls(emu);

@@ -29,7 +29,12 @@ const HOUR = 3_600_000;
 
 async function counters(emu: TestEmulator): Promise<{ smtpOk: number; smtpFailed: number; refreshes: number; clientCredentials: number }> {
   const c = await emu.counters();
-  return { smtpOk: c.smtp?.auth_ok ?? 0, smtpFailed: c.smtp?.auth_failed ?? 0, refreshes: c.token?.refresh_token ?? 0, clientCredentials: c.token?.client_credentials ?? 0 };
+  return {
+    smtpOk: c.smtp?.auth_ok ?? 0,
+    smtpFailed: c.smtp?.auth_failed ?? 0,
+    refreshes: c.token?.refresh_token ?? 0,
+    clientCredentials: c.token?.client_credentials ?? 0,
+  };
 }
 
 /** Waits for the message with `subject` in the mailbox's INBOX (over IMAP) and returns its source. */
@@ -188,17 +193,24 @@ describe('SMTP sending', () => {
       }
     });
 
-    it('a mailbox never signed in: the provider\'s TokenError comes out unchanged (not an EAUTH)', async () => {
+    it("a mailbox never signed in: the provider's TokenError comes out unchanged (not an EAUTH)", async () => {
       const fresh = await writeMailConfig(emu); // its own, empty, token store
       extra.push(fresh.cfg);
       const emptyStore = await openStore(fresh.loaded);
       try {
-        await assert.rejects(sendMessage({ loaded: fresh.loaded, provider: new TokenProvider({ loaded: fresh.loaded, store: emptyStore }) }, ALICE, { to: [BOB], subject: 'x', text: 'x' }), (err: unknown) => {
-          assert.ok(err instanceof TokenError, inspect(err));
-          assert.equal(err.code, 'needs_sign_in');
-          assert.match(err.message, /mailbridge login alice@contoso\.com/);
-          return true;
-        });
+        await assert.rejects(
+          sendMessage({ loaded: fresh.loaded, provider: new TokenProvider({ loaded: fresh.loaded, store: emptyStore }) }, ALICE, {
+            to: [BOB],
+            subject: 'x',
+            text: 'x',
+          }),
+          (err: unknown) => {
+            assert.ok(err instanceof TokenError, inspect(err));
+            assert.equal(err.code, 'needs_sign_in');
+            assert.match(err.message, /mailbridge login alice@contoso\.com/);
+            return true;
+          },
+        );
       } finally {
         await emptyStore.close();
       }
@@ -207,12 +219,15 @@ describe('SMTP sending', () => {
     it('verifies certificates: without the emulator CA, SmtpError tls', async () => {
       const other = await writeMailConfig(emu, { caFile: null });
       extra.push(other.cfg);
-      await assert.rejects(sendMessage({ loaded: other.loaded, provider: new TokenProvider({ loaded: other.loaded, store }) }, ALICE, { to: [BOB], subject: 'x', text: 'x' }), (err: unknown) => {
-        assert.ok(err instanceof SmtpError, inspect(err));
-        assert.equal(err.code, 'tls');
-        assert.match(err.message, /certificate/i);
-        return true;
-      });
+      await assert.rejects(
+        sendMessage({ loaded: other.loaded, provider: new TokenProvider({ loaded: other.loaded, store }) }, ALICE, { to: [BOB], subject: 'x', text: 'x' }),
+        (err: unknown) => {
+          assert.ok(err instanceof SmtpError, inspect(err));
+          assert.equal(err.code, 'tls');
+          assert.match(err.message, /certificate/i);
+          return true;
+        },
+      );
     });
   });
 
@@ -250,7 +265,7 @@ describe('SMTP sending', () => {
       assert.ok(got.source.replace(/\r\n/g, '\n').includes('\n\nSubmitted to Postfix, delivered by LMTP.\n'));
     });
 
-    it('a token Postfix refuses (334, then 535): nodemailer renews once through the provider, then SmtpError with Postfix\'s reply', async () => {
+    it("a token Postfix refuses (334, then 535): nodemailer renews once through the provider, then SmtpError with Postfix's reply", async () => {
       // Tokens issued 2 hours in the emulator's past are expired for Dovecot (real clock); the
       // provider, 2 hours behind too, takes them as fresh.
       await emu.admin('POST', '/clock', { advanceSeconds: -2 * 3600 });

@@ -15,10 +15,22 @@ const REFRESH = `1.A${randomBytes(300).toString('base64url')}`;
 const ACCESS = `eyJ0eXAiOiJKV1Qi.${randomBytes(200).toString('base64url')}.sig`;
 
 function meta(mailbox = 'Alice@Contoso.com'): GrantMeta {
-  return { mailbox, app: 'desktop', clientId: '4f2d8a1c-7b3e-4d9f-a6c5-1e8b2f7d3a90', tenant: 'contoso.com', grant: 'authorization_code', status: 'ok', createdAt: 1, accessTokenExpiry: { imap: 2 } };
+  return {
+    mailbox,
+    app: 'desktop',
+    clientId: '4f2d8a1c-7b3e-4d9f-a6c5-1e8b2f7d3a90',
+    tenant: 'contoso.com',
+    grant: 'authorization_code',
+    status: 'ok',
+    createdAt: 1,
+    accessTokenExpiry: { imap: 2 },
+  };
 }
 
-const secrets: GrantSecrets = { msalCache: JSON.stringify({ RefreshToken: { x: { secret: REFRESH } } }), accessTokens: { imap: { token: ACCESS, expiresOnMs: 2 } } };
+const secrets: GrantSecrets = {
+  msalCache: JSON.stringify({ RefreshToken: { x: { secret: REFRESH } } }),
+  accessTokens: { imap: { token: ACCESS, expiresOnMs: 2 } },
+};
 
 describe('SQLite token store', () => {
   let dir: string;
@@ -35,7 +47,10 @@ describe('SQLite token store', () => {
     const record = await store.get('alice@contoso.com');
     assert.deepEqual(record?.secrets, secrets);
     assert.equal(record?.version, 1);
-    assert.deepEqual((await store.listMeta()).map((m) => m.mailbox), ['Alice@Contoso.com']);
+    assert.deepEqual(
+      (await store.listMeta()).map((m) => m.mailbox),
+      ['Alice@Contoso.com'],
+    );
     await store.close();
     // Every file the store wrote (database, WAL, key folder neighbours) is free of the secrets.
     for (const name of await readdir(dir)) {
@@ -65,7 +80,10 @@ describe('SQLite token store', () => {
     await assert.rejects(wrong.get('alice@contoso.com'), (err: unknown) => {
       assert.ok(err instanceof TokenStoreError);
       assert.equal(err.code, 'cannot_decrypt');
-      assert.match(err.message, /cannot decrypt the stored tokens of alice@contoso\.com with the key from MAILBRIDGE_KEY: it is not the key they were encrypted with .* Nothing was changed/);
+      assert.match(
+        err.message,
+        /cannot decrypt the stored tokens of alice@contoso\.com with the key from MAILBRIDGE_KEY: it is not the key they were encrypted with .* Nothing was changed/,
+      );
       return true;
     });
     await wrong.close();
@@ -105,7 +123,10 @@ describe('SQLite token store', () => {
     const { mkdir } = await import('node:fs/promises');
     const keyPath = join(dir, 'not-a-file');
     await mkdir(keyPath);
-    await assert.rejects(loadKey(keyPath, {}), (err: TokenStoreError) => err.code === 'key_unreadable' && err.message.startsWith(`cannot read the key file ${keyPath}`));
+    await assert.rejects(
+      loadKey(keyPath, {}),
+      (err: TokenStoreError) => err.code === 'key_unreadable' && err.message.startsWith(`cannot read the key file ${keyPath}`),
+    );
     assert.ok((await stat(keyPath)).isDirectory(), 'left as it was');
   });
 

@@ -28,7 +28,9 @@ import { SCOPES, userToken } from '../helpers/mail-tokens.ts';
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 // Until the main command line wires `verify` in, a test entry point registers it on its own.
 const CLI = readFileSync(MAIN, 'utf8').includes('registerVerifyCommand') ? MAIN : new URL('../helpers/verify-cli.ts', import.meta.url).pathname;
-const ENV: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS' && k !== 'MAILBRIDGE_CONFIG' && !k.startsWith('MAILBRIDGE__')));
+const ENV: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS' && k !== 'MAILBRIDGE_CONFIG' && !k.startsWith('MAILBRIDGE__')),
+);
 
 const SERVICE_SP = 'b07c5e9b-3d8f-4b2a-8c4e-6f8d2b4a7c04';
 const LIMITED = { clientId: '2c4e6a8b-1d3f-4a5b-9c7d-8e0f2a4b6c13', sp: '3d5f7b9c-2e4a-4b6c-8d0e-9f1a3b5c7d24', secret: generateSecretValue() };
@@ -68,7 +70,8 @@ describe('mailbridge verify', () => {
     const config = JSON.parse(await readFile(from, 'utf8'));
     // Files named relative to the original (certificates, CA) stay where they are.
     for (const app of Object.values(config.apps) as { certificate?: { certFile: string; keyFile: string } }[]) {
-      if (app.certificate) app.certificate = { certFile: resolve(dirname(from), app.certificate.certFile), keyFile: resolve(dirname(from), app.certificate.keyFile) };
+      if (app.certificate)
+        app.certificate = { certFile: resolve(dirname(from), app.certificate.certFile), keyFile: resolve(dirname(from), app.certificate.keyFile) };
     }
     change(config);
     const dir = await mkdtemp(join(tmpdir(), 'mailbridge-verify-'));
@@ -86,7 +89,10 @@ describe('mailbridge verify', () => {
   /** Runs `mailbridge verify`, then checks that no token the run used appears in its output. */
   async function verify(args: string[], configFile = base.file, stdin?: string): Promise<Run> {
     const run = await new Promise<Run>((resolve) => {
-      const child = spawn(process.execPath, [CLI, 'verify', ...args, '--config', configFile], { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: ENV });
+      const child = spawn(process.execPath, [CLI, 'verify', ...args, '--config', configFile], {
+        stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        env: ENV,
+      });
       child.stdin?.end(stdin);
       let stdout = '';
       let stderr = '';
@@ -147,7 +153,14 @@ describe('mailbridge verify', () => {
         displayName: 'mailbridge limited',
         objectId: '4e6a8c0d-3f5b-4c7d-9e1f-0a2b4c6d8e35',
         homeTenant: tenant,
-        secrets: [{ id: '5f7b9d1e-4a6c-4d8e-af2b-1c3d5e7f9a46', value: LIMITED.secret, description: 'limited', expiresAt: new Date(Date.now() + 86_400_000 * 365).toISOString() }],
+        secrets: [
+          {
+            id: '5f7b9d1e-4a6c-4d8e-af2b-1c3d5e7f9a46',
+            value: LIMITED.secret,
+            description: 'limited',
+            expiresAt: new Date(Date.now() + 86_400_000 * 365).toISOString(),
+          },
+        ],
         appRoles: { exchange: ['IMAP.AccessAsApp', 'POP.AccessAsApp'] },
         servicePrincipals: { [tenant]: LIMITED.sp },
       });
@@ -202,15 +215,27 @@ describe('mailbridge verify', () => {
       const result = protocolOf(run, protocol);
       assert.equal(result.ok, true, JSON.stringify(result, null, 2));
       assert.equal(result.cause, undefined);
-      assert.deepEqual(result.steps.map((s) => s.name), expected[protocol]);
+      assert.deepEqual(
+        result.steps.map((s) => s.name),
+        expected[protocol],
+      );
       assert.ok(result.steps.every((s) => s.ok && typeof s.ms === 'number'));
       assert.match(result.token!.scp!, protocol === 'imap' ? /IMAP\.AccessAsUser\.All/ : protocol === 'pop' ? /POP\.AccessAsUser\.All/ : /SMTP\.Send/);
-      assert.match(result.steps.find((s) => s.name === 'tls')!.detail!, /TLSv1\.[23], certificate CN=localhost, issued by CN=mailbridge emulator local CA, valid until \d{4}-/);
+      assert.match(
+        result.steps.find((s) => s.name === 'tls')!.detail!,
+        /TLSv1\.[23], certificate CN=localhost, issued by CN=mailbridge emulator local CA, valid until \d{4}-/,
+      );
     }
     assert.match(protocolOf(run, 'imap').steps.find((s) => s.name === 'greeting')!.detail!, /^\* OK The Microsoft Exchange IMAP4 service is ready/);
-    assert.match(protocolOf(run, 'imap').steps.find((s) => s.name === 'mailbox')!.detail!, /SELECT INBOX: \d+ messages; STATUS INBOX: MESSAGES \d+ UIDNEXT \d+/);
+    assert.match(
+      protocolOf(run, 'imap').steps.find((s) => s.name === 'mailbox')!.detail!,
+      /SELECT INBOX: \d+ messages; STATUS INBOX: MESSAGES \d+ UIDNEXT \d+/,
+    );
     assert.match(protocolOf(run, 'pop').steps.find((s) => s.name === 'mailbox')!.detail!, /STAT: \d+ messages, \d+ octets; UIDL: \d+ ids/);
-    assert.match(protocolOf(run, 'smtp').steps.find((s) => s.name === 'mailbox')!.detail!, /MAIL FROM: 250 2\.1\.0 Sender OK; RCPT TO: 250 2\.1\.5 Recipient OK; RSET: 250/);
+    assert.match(
+      protocolOf(run, 'smtp').steps.find((s) => s.name === 'mailbox')!.detail!,
+      /MAIL FROM: 250 2\.1\.0 Sender OK; RCPT TO: 250 2\.1\.5 Recipient OK; RSET: 250/,
+    );
   });
 
   it('all green for support@ (app-only, no sign-in), and --send-test delivers a message to the mailbox', async () => {
@@ -237,10 +262,16 @@ describe('mailbridge verify', () => {
     assert.equal(run.code, 0, run.stderr);
     const lines = run.stdout.split('\n');
     assert.equal(lines[0], `mailbridge verify ${SUPPORT} (client_credentials, app service)`);
-    assert.match(lines[1]!, /^token \(IMAP\): app-only, aud https:\/\/outlook\.office365\.com, roles IMAP\.AccessAsApp POP\.AccessAsApp SMTP\.SendAsApp, oid b07c5e9b/);
+    assert.match(
+      lines[1]!,
+      /^token \(IMAP\): app-only, aud https:\/\/outlook\.office365\.com, roles IMAP\.AccessAsApp POP\.AccessAsApp SMTP\.SendAsApp, oid b07c5e9b/,
+    );
     assert.ok(lines.includes(`IMAP  localhost:${emu.running.mailPorts.imaps} (implicit TLS)`), run.stdout);
     for (const step of ['dns', 'tcp', 'tls', 'greeting', 'capabilities', 'token', 'login', 'mailbox', 'logout']) {
-      assert.ok(lines.some((l) => new RegExp(`^  ok   ${step} +.*\\(\\d+ ms\\)$`).test(l)), `no ok line for ${step}:\n${run.stdout}`);
+      assert.ok(
+        lines.some((l) => new RegExp(`^  ok   ${step} +.*\\(\\d+ ms\\)$`).test(l)),
+        `no ok line for ${step}:\n${run.stdout}`,
+      );
     }
     assert.ok(lines.includes(`ok   ${SUPPORT} works: IMAP passed every step.`), run.stdout);
     assert.ok(!run.stdout.includes('✔'));
@@ -254,7 +285,10 @@ describe('mailbridge verify', () => {
     report.ok = false;
     const text = renderText(report, { symbols: true });
     assert.match(text, /\n {2}✔ dns /);
-    assert.match(text, /\n {2}✘ login +V2 NO AUTHENTICATE failed\. +\(\d+ ms\)\n {6}cause: service_principal_missing: the summary\n {6}fix: {3}New-ServicePrincipal \.\.\.\n/);
+    assert.match(
+      text,
+      /\n {2}✘ login +V2 NO AUTHENTICATE failed\. +\(\d+ ms\)\n {6}cause: service_principal_missing: the summary\n {6}fix: {3}New-ServicePrincipal \.\.\.\n/,
+    );
     assert.match(text, /\n✘ support@contoso\.com: IMAP failed\.\n$/);
   });
 
@@ -343,7 +377,10 @@ describe('mailbridge verify', () => {
       const cause = failedWith(run, protocol, 'tls', 'tls');
       // IMAP and SMTP describe the refused certificate; the POP3 client reports the handshake error.
       if (protocol !== 'pop') assert.match(cause.summary, /certificate CN=localhost issued by CN=mailbridge emulator local CA: /);
-      assert.match(cause.summary, /(self-signed certificate in certificate chain|unable to verify the first certificate|unable to get local issuer certificate).* \((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)/);
+      assert.match(
+        cause.summary,
+        /(self-signed certificate in certificate chain|unable to verify the first certificate|unable to get local issuer certificate).* \((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)/,
+      );
       assert.match(cause.fix, /caFile/);
       // Nothing was sent over it: no login was tried.
       assert.ok(!protocolOf(run, protocol).steps.some((s) => s.name === 'login' || s.name === 'token'));
@@ -382,7 +419,12 @@ describe('mailbridge verify', () => {
     // and the emulator, then issue a token with exactly the consented scopes.
     await emu.admin('POST', '/consents', { clientId: DEFAULT_IDS.desktopApp, user: 'bob@contoso.com', scopes: [SCOPES.imap] });
     const file = await variant(base.file, (c) => {
-      c.mailboxes['bob@contoso.com'] = { app: 'desktop', grant: 'authorization_code', protocols: ['imap', 'smtp'], scopes: ['https://outlook.office.com/.default'] };
+      c.mailboxes['bob@contoso.com'] = {
+        app: 'desktop',
+        grant: 'authorization_code',
+        protocols: ['imap', 'smtp'],
+        scopes: ['https://outlook.office.com/.default'],
+      };
       c.dataDir = `${c.dataDir}-default-scope`;
     });
     await signInAs(file, 'bob@contoso.com', 'bob@contoso.com');
@@ -406,11 +448,14 @@ describe('mailbridge verify', () => {
     assert.equal(protocolOf(run, 'pop').ok, true);
     const cause = failedWith(run, 'smtp', 'missing_role', 'token');
     assert.match(cause.summary, /no SMTP\.SendAsApp role \(roles: IMAP\.AccessAsApp POP\.AccessAsApp\)/);
-    assert.match(cause.fix, new RegExp(`App registrations → ${LIMITED.clientId} → API permissions .*Office 365 Exchange Online .*Application permissions → SMTP\\.SendAsApp`));
+    assert.match(
+      cause.fix,
+      new RegExp(`App registrations → ${LIMITED.clientId} → API permissions .*Office 365 Exchange Online .*Application permissions → SMTP\\.SendAsApp`),
+    );
     assert.match(cause.fix, /Grant admin consent" for tenant contoso\.com/);
   });
 
-  it('service_principal_missing: Exchange has no service principal for the app (New-ServicePrincipal with the token\'s oid)', async () => {
+  it("service_principal_missing: Exchange has no service principal for the app (New-ServicePrincipal with the token's oid)", async () => {
     await emu.admin('DELETE', `/exchange/service-principals/${SERVICE_SP}`);
     try {
       const run = await verify([SUPPORT, '--json']);
@@ -433,7 +478,12 @@ describe('mailbridge verify', () => {
       assert.match(protocolOf(run, 'imap').steps.find((s) => s.name === 'mailbox')!.detail!, /BAD User is authenticated but not connected\./);
       assert.match(imap.fix, new RegExp(`^1\\. Add-MailboxPermission -Identity ${SUPPORT} -User ${SERVICE_SP} -AccessRights FullAccess`));
       const pop = failedWith(run, 'pop', 'mailbox_permission_missing', 'login');
-      assert.match(pop.fix, new RegExp(`^1\\. Add-MailboxPermission -Identity ${SUPPORT} -User ${SERVICE_SP} -AccessRights FullAccess {2}2\\. Set-CASMailbox -Identity ${SUPPORT} -PopEnabled \\$true`));
+      assert.match(
+        pop.fix,
+        new RegExp(
+          `^1\\. Add-MailboxPermission -Identity ${SUPPORT} -User ${SERVICE_SP} -AccessRights FullAccess {2}2\\. Set-CASMailbox -Identity ${SUPPORT} -PopEnabled \\$true`,
+        ),
+      );
       const smtp = failedWith(run, 'smtp', 'mailbox_permission_missing', 'login');
       assert.match(smtp.fix, /^1\. Add-MailboxPermission .* 2\. New-ServicePrincipal/);
     } finally {
@@ -441,7 +491,7 @@ describe('mailbridge verify', () => {
     }
   });
 
-  it('protocol_disabled: IMAP and POP switched off for the user\'s own mailbox', async () => {
+  it("protocol_disabled: IMAP and POP switched off for the user's own mailbox", async () => {
     await emu.admin('PATCH', `/mailboxes/${ALICE}`, { imapEnabled: false, popEnabled: false });
     try {
       const run = await verify([ALICE, '--protocol', 'imap', '--protocol', 'pop', '--json']);
@@ -461,7 +511,10 @@ describe('mailbridge verify', () => {
       assert.match(cause.fix, /^Set-TransportConfig -SmtpClientAuthenticationDisabled \$false/);
       const text = await verify([ALICE, '--protocol', 'smtp']);
       assert.equal(text.code, 1);
-      assert.match(text.stdout, /\n {2}FAIL login +535 5\.7\.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant\..*\n {6}cause: smtp_auth_disabled_tenant: SMTP AUTH is disabled for the whole organisation.*\n {6}fix: {3}Set-TransportConfig -SmtpClientAuthenticationDisabled \$false/);
+      assert.match(
+        text.stdout,
+        /\n {2}FAIL login +535 5\.7\.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant\..*\n {6}cause: smtp_auth_disabled_tenant: SMTP AUTH is disabled for the whole organisation.*\n {6}fix: {3}Set-TransportConfig -SmtpClientAuthenticationDisabled \$false/,
+      );
       assert.match(text.stdout, /\nFAIL alice@contoso\.com: SMTP failed\.\n$/);
     } finally {
       await emu.admin('PATCH', '/tenants/contoso.com', { smtpClientAuthenticationDisabled: false });
@@ -478,7 +531,7 @@ describe('mailbridge verify', () => {
     }
   });
 
-  it('security_defaults: the tenant\'s security defaults block SMTP AUTH', async () => {
+  it("security_defaults: the tenant's security defaults block SMTP AUTH", async () => {
     await emu.admin('PATCH', '/tenants/contoso.com', { securityDefaults: true });
     try {
       const cause = failedWith(await verify([ALICE, '--protocol', 'smtp', '--json']), 'smtp', 'security_defaults', 'login');
@@ -496,7 +549,10 @@ describe('mailbridge verify', () => {
       const run = await verify([SUPPORT, '--json'], delegates);
       const cause = failedWith(run, 'imap', 'authenticated_not_connected', 'mailbox');
       assert.equal(protocolOf(run, 'imap').steps.find((s) => s.name === 'login')?.ok, true);
-      assert.match(cause.fix, /1\. alice@contoso\.com needs FullAccess on the mailbox: Add-MailboxPermission -Identity support@contoso\.com -User alice@contoso\.com -AccessRights FullAccess {2}2\. IMAP is disabled for it: Set-CASMailbox -Identity support@contoso\.com -ImapEnabled \$true/);
+      assert.match(
+        cause.fix,
+        /1\. alice@contoso\.com needs FullAccess on the mailbox: Add-MailboxPermission -Identity support@contoso\.com -User alice@contoso\.com -AccessRights FullAccess {2}2\. IMAP is disabled for it: Set-CASMailbox -Identity support@contoso\.com -ImapEnabled \$true/,
+      );
     } finally {
       await emu.admin('POST', `/mailboxes/${SUPPORT}/permissions`, { principal: ALICE, accessRights: ['FullAccess', 'SendAs'] });
     }
@@ -552,7 +608,7 @@ describe('mailbridge verify', () => {
     }
   });
 
-  it('token_request_failed: the app\'s client secret expired (the AADSTS explanation and its fix)', async () => {
+  it("token_request_failed: the app's client secret expired (the AADSTS explanation and its fix)", async () => {
     const file = await variant(base.file, (c) => {
       c.mailboxes[SUPPORT].app = 'service-secret';
       c.dataDir = `${c.dataDir}-secret`;
@@ -564,7 +620,10 @@ describe('mailbridge verify', () => {
     try {
       const cause = failedWith(await verify([SUPPORT, '--protocol', 'imap', '--json'], file), 'imap', 'token_request_failed', 'token');
       assert.equal(cause.aadsts, 7000222);
-      assert.match(cause.summary, new RegExp(`AADSTS7000222: Client secret expired\\. The client secret of service-secret \\(client id ${DEFAULT_IDS.serviceApp}\\)`));
+      assert.match(
+        cause.summary,
+        new RegExp(`AADSTS7000222: Client secret expired\\. The client secret of service-secret \\(client id ${DEFAULT_IDS.serviceApp}\\)`),
+      );
       assert.match(cause.fix, /^Create a new secret: .*App registrations > service-secret > Certificates & secrets > New client secret/);
     } finally {
       secret.expiresAt = expiresAt;
@@ -581,7 +640,7 @@ describe('mailbridge verify', () => {
     }
   });
 
-  it('token_rejected: the server refuses a token for another reason (the cached token expired on the server\'s clock)', async () => {
+  it("token_rejected: the server refuses a token for another reason (the cached token expired on the server's clock)", async () => {
     assert.equal((await verify([ALICE, '--protocol', 'imap', '--json'])).code, 0);
     await emu.admin('POST', '/clock', { advanceSeconds: 2 * 3600 });
     try {
@@ -608,7 +667,13 @@ describe('mailbridge verify', () => {
     }
     // Asked once, not once per protocol; the steps before the token still ran and passed.
     assert.equal((await refreshes()) - before, 1);
-    assert.deepEqual(protocolOf(run, 'imap').steps.filter((s) => s.ok).map((s) => s.name).slice(0, 5), ['dns', 'tcp', 'tls', 'greeting', 'capabilities']);
+    assert.deepEqual(
+      protocolOf(run, 'imap')
+        .steps.filter((s) => s.ok)
+        .map((s) => s.name)
+        .slice(0, 5),
+      ['dns', 'tcp', 'tls', 'greeting', 'capabilities'],
+    );
   });
 
   it('no run printed a token', () => {

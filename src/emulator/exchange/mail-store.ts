@@ -38,9 +38,7 @@ interface MailboxIndex {
 }
 
 export type MailboxChange =
-  | { kind: 'exists'; folder: string; uids: number[] }
-  | { kind: 'expunge'; folder: string; uids: number[] }
-  | { kind: 'flags'; folder: string; uids: number[] };
+  { kind: 'exists'; folder: string; uids: number[] } | { kind: 'expunge'; folder: string; uids: number[] } | { kind: 'flags'; folder: string; uids: number[] };
 
 /** The folders a new Exchange Online mailbox has, with their special uses (RFC 6154). */
 export const DEFAULT_FOLDERS: { name: string; specialUse?: string }[] = [
@@ -263,7 +261,12 @@ export class MailboxData extends EventEmitter<{ change: [MailboxChange] }> {
     const pairs: [number, number][] = [];
     for (const m of from.messages.filter((x) => uids.includes(x.uid))) {
       const raw = await this.read(from, m.uid);
-      const copy = await this.append(toName, raw, m.flags.filter((f) => f !== '\\Recent'), new Date(m.internalDate));
+      const copy = await this.append(
+        toName,
+        raw,
+        m.flags.filter((f) => f !== '\\Recent'),
+        new Date(m.internalDate),
+      );
       pairs.push([m.uid, copy.uid]);
     }
     return pairs;

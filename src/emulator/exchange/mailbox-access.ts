@@ -86,7 +86,10 @@ export async function decideAccess(state: IdentityState, protocol: MailProtocol,
     const roles = Array.isArray(claims.roles) ? claims.roles.map(String) : [];
     if (!roles.includes(APP_ROLE[protocol])) return { kind: 'refused', reason: 'missing_role' };
     const sp = state.scenario.exchange.servicePrincipals.find(
-      (s) => s.tenant === claims.tid && s.appId.toLowerCase() === String(claims.appid).toLowerCase() && s.objectId.toLowerCase() === String(claims.oid).toLowerCase(),
+      (s) =>
+        s.tenant === claims.tid &&
+        s.appId.toLowerCase() === String(claims.appid).toLowerCase() &&
+        s.objectId.toLowerCase() === String(claims.oid).toLowerCase(),
     );
     if (!sp) return { kind: 'refused', reason: 'service_principal_not_registered' };
     principal = sp.objectId;

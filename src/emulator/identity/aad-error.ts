@@ -27,7 +27,10 @@ export class AadError extends Error {
 
 /** `YYYY-MM-DD HH:MM:SSZ`, the form Entra uses in error bodies. */
 export function entraTimestamp(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 export interface ErrorContext {

@@ -101,7 +101,12 @@ async function checkAssertion(app: App, assertion: string, ctx: AssertionContext
   try {
     await compactVerify(assertion, createPublicKey(cert.certPem), { algorithms: [alg] });
   } catch {
-    throw new AadError(700027, { problem: 'not valid', reason: 'The signature does not match the registered key.', thumbprint: shownThumbprint, appId: app.clientId });
+    throw new AadError(700027, {
+      problem: 'not valid',
+      reason: 'The signature does not match the registered key.',
+      thumbprint: shownThumbprint,
+      appId: app.clientId,
+    });
   }
   for (const field of ['aud', 'iss', 'sub', 'exp'] as const) {
     if (claims[field] === undefined) throw new AadError(90014, { field });

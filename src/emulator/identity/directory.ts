@@ -13,9 +13,7 @@ export type Authority =
 export function resolveAuthority(scenario: Scenario, segment: string): Authority {
   const lower = segment.toLowerCase();
   if (lower === 'common' || lower === 'organizations') return { kind: lower, segment };
-  const tenant = scenario.tenants.find(
-    (t) => t.id.toLowerCase() === lower || t.domains.some((d) => d.toLowerCase() === lower),
-  );
+  const tenant = scenario.tenants.find((t) => t.id.toLowerCase() === lower || t.domains.some((d) => d.toLowerCase() === lower));
   if (lower === 'consumers' || tenant?.kind === 'consumers') {
     const consumers = scenario.tenants.find((t) => t.kind === 'consumers');
     if (consumers) return { kind: 'consumers', segment, tenant: consumers };

@@ -40,7 +40,10 @@ export function sendOutage(reply: FastifyReply, state: IdentityState, endpoint: 
   if (!outage) return false;
   state.count(endpoint, `outage_${outage.kind}`);
   if (outage.kind === 'http500') {
-    void reply.code(500).header('content-type', 'text/html').send('<html><body><h1>Service Unavailable</h1><p>HTTP Error 500. The service is unavailable.</p></body></html>');
+    void reply
+      .code(500)
+      .header('content-type', 'text/html')
+      .send('<html><body><h1>Service Unavailable</h1><p>HTTP Error 500. The service is unavailable.</p></body></html>');
   } else if (outage.kind === 'garbage') {
     void reply.code(200).header('content-type', 'application/json; charset=utf-8').send('{"token_type":"Bearer","access_token":');
   } else {

@@ -9,15 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App, User } from '../scenario/schema.ts';
 import { AadError, entraTimestamp, renderAadError, type ErrorContext } from './aad-error.ts';
 import { AADSTS, isAadstsCode } from './aadsts-catalogue.ts';
-import {
-  checkUserForAuthority,
-  findApp,
-  isPersonal,
-  missingConsent,
-  recordConsent,
-  resolveAuthority,
-  type Authority,
-} from './directory.ts';
+import { checkUserForAuthority, findApp, isPersonal, missingConsent, recordConsent, resolveAuthority, type Authority } from './directory.ts';
 import type { FormParams } from './form.ts';
 import { requestOrigin } from './http.ts';
 import { hasAnyRedirectUri, isAllowedRedirectUri, matchRedirectUri, type RedirectUriKind } from './redirect-uris.ts';
@@ -170,7 +162,8 @@ export function staleRequestOutcome(web: Web): Outcome {
   return pageOutcome(
     errorPage({
       title: 'Sign in',
-      message: 'This sign-in request is no longer valid (it expired, was finished already, or was started in another browser). Go back to the application and sign in again.',
+      message:
+        'This sign-in request is no longer valid (it expired, was finished already, or was started in another browser). Go back to the application and sign in again.',
       traceId: randomUUID(),
       correlationId: ctx.correlationId ?? randomUUID(),
       timestamp: entraTimestamp(ctx.nowMs),
@@ -193,7 +186,12 @@ export function pageRoute(state: IdentityState, handler: (web: Web) => Promise<O
         request.log.error({ err }, 'unexpected error on an identity emulator page');
         const ctx = errorContext(web);
         outcome = pageOutcome(
-          errorPage({ message: 'The identity emulator could not complete this request; see its log.', traceId: randomUUID(), correlationId: randomUUID(), timestamp: entraTimestamp(ctx.nowMs) }),
+          errorPage({
+            message: 'The identity emulator could not complete this request; see its log.',
+            traceId: randomUUID(),
+            correlationId: randomUUID(),
+            timestamp: entraTimestamp(ctx.nowMs),
+          }),
           400,
         );
       }
@@ -422,7 +420,9 @@ function effectivePermissions(web: Web, p: PendingInteraction, app: App, user: U
         const name = scope.slice(scope.lastIndexOf('/') + 1);
         const canonical = RESOURCES[d.resource].delegated.find((n) => n.toLowerCase() === name.toLowerCase());
         if (!canonical || name === '.default') continue;
-        const belongs = Object.keys(RESOURCES[d.resource].prefixes).some((k) => scope.toLowerCase().startsWith(`${k.toLowerCase()}/`)) || (d.resource === 'graph' && !scope.includes('/'));
+        const belongs =
+          Object.keys(RESOURCES[d.resource].prefixes).some((k) => scope.toLowerCase().startsWith(`${k.toLowerCase()}/`)) ||
+          (d.resource === 'graph' && !scope.includes('/'));
         if (!belongs || out.some((q) => q.resource === d.resource && q.name === canonical)) continue;
         out.push({ resource: d.resource, name: canonical, scope: `${prefix}/${canonical}`, aud: d.aud });
       }
@@ -465,7 +465,8 @@ const APP_ROLE_TITLES: Record<string, string> = {
 
 export function listDelegated(permissions: Permission[], directives: OidcScope[] = []): ListedPermission[] {
   const listed: ListedPermission[] = permissions.map((p) => ({ title: PERMISSION_TITLES[p.name] ?? p.name, scope: p.scope }));
-  if (directives.includes('openid') || directives.includes('profile')) listed.push({ title: 'View your basic profile', scope: directives.filter((d) => d === 'openid' || d === 'profile').join(' ') });
+  if (directives.includes('openid') || directives.includes('profile'))
+    listed.push({ title: 'View your basic profile', scope: directives.filter((d) => d === 'openid' || d === 'profile').join(' ') });
   if (directives.includes('email')) listed.push({ title: 'View your email address', scope: 'email' });
   if (directives.includes('offline_access')) listed.push({ title: 'Maintain access to data you have given it access to', scope: 'offline_access' });
   return listed;
@@ -713,8 +714,8 @@ async function complete(web: Web, p: PendingInteraction): Promise<Outcome> {
 
 const SIGN_IN_TEXT = {
   empty: 'Enter a valid email address, phone number, or Skype name.',
-  50034: "This username may be incorrect. Make sure you typed it correctly. Otherwise, contact your admin.",
-  50053: "Your account is locked. Contact your support person to unlock it, then try again.",
+  50034: 'This username may be incorrect. Make sure you typed it correctly. Otherwise, contact your admin.',
+  50053: 'Your account is locked. Contact your support person to unlock it, then try again.',
   50126: "Your account or password is incorrect. If you don't remember your password, reset it now.",
   50057: 'Your account has been disabled. Contact your support person to re-enable it, then try again.',
 } as const;
@@ -824,7 +825,10 @@ export async function handleConsent(web: Web, form: FormParams): Promise<Outcome
     const tenantId = user.tenant;
     recordConsent(sc, app, tenantId, target.consentScopes);
     app.servicePrincipals[tenantId] ??= randomUUID();
-    const fields: [string, string][] = [['admin_consent', 'True'], ['tenant', tenantId]];
+    const fields: [string, string][] = [
+      ['admin_consent', 'True'],
+      ['tenant', tenantId],
+    ];
     if (target.scopeEcho !== undefined) fields.push(['scope', target.scopeEcho]);
     if (target.state !== undefined) fields.push(['state', target.state]);
     return appResponse(target, fields);

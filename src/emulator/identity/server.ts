@@ -71,7 +71,9 @@ export async function buildIdentityServer(state: IdentityState, options: Identit
     return jsonHeaders(reply).code(500).send({ error: 'server_error', error_description: 'The identity emulator failed unexpectedly; see its log.' });
   });
   app.setNotFoundHandler((request, reply) => {
-    return jsonHeaders(reply).code(404).send({ error: 'not_found', error_description: `No identity endpoint at ${request.method} ${request.url.split('?')[0]}.` });
+    return jsonHeaders(reply)
+      .code(404)
+      .send({ error: 'not_found', error_description: `No identity endpoint at ${request.method} ${request.url.split('?')[0]}.` });
   });
 
   registerDiscoveryRoutes(app, state);

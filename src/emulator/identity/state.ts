@@ -148,7 +148,7 @@ export class IdentityState {
       ...(failure.grantType ? { grantType: failure.grantType } : {}),
       ...(failure.clientId ? { clientId: failure.clientId.toLowerCase() } : {}),
       ...(failure.user ? { user: failure.user.toLowerCase() } : {}),
-      ...(failure.remaining ?? failure.times ? { remaining: failure.remaining ?? failure.times } : {}),
+      ...((failure.remaining ?? failure.times) ? { remaining: failure.remaining ?? failure.times } : {}),
     };
     this.failures.push(armed);
     return armed;

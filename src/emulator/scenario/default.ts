@@ -76,7 +76,13 @@ export function defaultScenario(): ScenarioInput {
     users: [
       { id: DEFAULT_IDS.alice, tenant: t, userPrincipalName: 'alice@contoso.com', displayName: 'Alice Admin', password: generatePassword(), admin: true },
       { id: DEFAULT_IDS.bob, tenant: t, userPrincipalName: 'bob@contoso.com', displayName: 'Bob Example', password: generatePassword() },
-      { id: DEFAULT_IDS.carol, tenant: CONSUMER_TENANT_ID, userPrincipalName: 'carol@outlook.com', displayName: 'Carol Personal', password: generatePassword() },
+      {
+        id: DEFAULT_IDS.carol,
+        tenant: CONSUMER_TENANT_ID,
+        userPrincipalName: 'carol@outlook.com',
+        displayName: 'Carol Personal',
+        password: generatePassword(),
+      },
     ],
     consents: [
       // An admin granted the web app's mail permissions for the whole organisation.

@@ -17,7 +17,10 @@ export async function readJsonFile(path: string): Promise<unknown> {
 }
 
 async function fileExists(path: string): Promise<boolean> {
-  return readFile(path).then(() => true, () => false);
+  return readFile(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Writes through a temporary file and a rename, so a crash never leaves half a file. */

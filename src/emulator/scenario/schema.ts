@@ -53,9 +53,7 @@ export const appSchema = z.object({
   /** Object id of the app registration (not of its service principal). */
   objectId: guid,
   homeTenant: guid,
-  signInAudience: z
-    .enum(['AzureADMyOrg', 'AzureADMultipleOrgs', 'AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount'])
-    .default('AzureADMyOrg'),
+  signInAudience: z.enum(['AzureADMyOrg', 'AzureADMultipleOrgs', 'AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount']).default('AzureADMyOrg'),
   /** "Allow public client flows": device code and public auth-code redemption. */
   publicClient: z.boolean().default(false),
   /** Implicit grant: ID tokens from /authorize (`response_type=code id_token`). */
@@ -105,7 +103,16 @@ export const mailboxPermissionSchema = z.object({
 /** Where a mailbox's first messages come from when the emulator creates it. */
 export const mailboxSeedSchema = z.union([
   z.object({ emlDir: z.string().min(1) }),
-  z.object({ generate: z.object({ count: z.number().int().min(0).max(1_000_000), sizeBytes: z.number().int().min(300).max(200 * 1024 * 1024) }) }),
+  z.object({
+    generate: z.object({
+      count: z.number().int().min(0).max(1_000_000),
+      sizeBytes: z
+        .number()
+        .int()
+        .min(300)
+        .max(200 * 1024 * 1024),
+    }),
+  }),
 ]);
 
 export const mailboxSchema = z.object({
@@ -154,7 +161,11 @@ export const mailFailureSchema = z.object({
 
 export const mailSettingsSchema = z.object({
   /** Longest command line a server accepts. */
-  maxLineBytes: z.number().int().min(512).default(32 * 1024),
+  maxLineBytes: z
+    .number()
+    .int()
+    .min(512)
+    .default(32 * 1024),
   /** Largest IMAP literal (APPEND) and SMTP message. */
   maxMessageBytes: z.number().int().min(1024).default(157_286_400),
   /** Idle sessions are closed after this long. */
@@ -163,10 +174,7 @@ export const mailSettingsSchema = z.object({
   maxConnectionsPerMailbox: z.number().int().positive().default(20),
 });
 
-export const lifetimeSchema = z.union([
-  z.number().int().positive(),
-  z.object({ min: z.number().int().positive(), max: z.number().int().positive() }),
-]);
+export const lifetimeSchema = z.union([z.number().int().positive(), z.object({ min: z.number().int().positive(), max: z.number().int().positive() })]);
 
 export const settingsSchema = z.object({
   /** Seconds; Microsoft picks at random between 60 and 90 minutes. */
@@ -175,7 +183,12 @@ export const settingsSchema = z.object({
   deviceCodeLifetime: z.number().int().positive().default(900),
   deviceCodeInterval: z.number().int().positive().default(5),
   /** Pad access tokens to at least this many characters, as tenants with many claims see (4 KB+). */
-  accessTokenMinLength: z.number().int().min(0).max(64 * 1024).default(0),
+  accessTokenMinLength: z
+    .number()
+    .int()
+    .min(0)
+    .max(64 * 1024)
+    .default(0),
   /** `keep`: old refresh tokens stay valid after use (Microsoft's default); `revoke`: one use each. */
   refreshTokenReuse: z.enum(['keep', 'revoke']).default('keep'),
   /** At code redemption, scopes of several resources: AADSTS28000, or the first scope decides. */

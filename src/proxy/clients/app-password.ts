@@ -79,7 +79,10 @@ export async function verifyAppPassword(password: string, hash: string): Promise
  * Creates a client with a fresh app password and returns both; the password exists only in this
  * return value. A taken id (one chance in a trillion per existing client) draws another.
  */
-export async function createProxyClient(store: ProxyClientStore, input: { name: string; mailboxes: string[]; now?: number }): Promise<{ client: ProxyClientRecord; password: string }> {
+export async function createProxyClient(
+  store: ProxyClientStore,
+  input: { name: string; mailboxes: string[]; now?: number },
+): Promise<{ client: ProxyClientRecord; password: string }> {
   for (let attempt = 0; ; attempt++) {
     const { id, password } = generateAppPassword();
     const passwordHash = await hashAppPassword(password);

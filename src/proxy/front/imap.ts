@@ -100,7 +100,13 @@ export async function imapFront(ctx: FrontContext): Promise<UpstreamSession | un
     const { name } = incoming;
     const tag = safeTag(incoming.tag);
     const first = incoming.raw.lines[0]!.toString('latin1');
-    io.heard(name === 'LOGIN' ? `${tag} LOGIN [credentials]` : name === 'AUTHENTICATE' ? `${tag} AUTHENTICATE ${printable(first.split(' ')[2] ?? '', 20)}${first.split(' ').length > 3 ? ' [credentials]' : ''}` : printable(first));
+    io.heard(
+      name === 'LOGIN'
+        ? `${tag} LOGIN [credentials]`
+        : name === 'AUTHENTICATE'
+          ? `${tag} AUTHENTICATE ${printable(first.split(' ')[2] ?? '', 20)}${first.split(' ').length > 3 ? ' [credentials]' : ''}`
+          : printable(first),
+    );
     if (incoming.tag === '' || tag === '*') {
       await bad('*', 'Missing or invalid tag.');
       continue;

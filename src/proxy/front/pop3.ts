@@ -33,7 +33,8 @@ export async function pop3Front(ctx: FrontContext): Promise<UpstreamSession | un
     return undefined;
   };
 
-  const ask = (prompt: string) => io.saslResponse(`+ ${prompt}`, { cancelled: '-ERR Authentication cancelled.', tooLong: '-ERR Authentication response too long.' });
+  const ask = (prompt: string) =>
+    io.saslResponse(`+ ${prompt}`, { cancelled: '-ERR Authentication cancelled.', tooLong: '-ERR Authentication response too long.' });
 
   for (;;) {
     if (io.closing || ctx.session.closed) return undefined;
@@ -108,7 +109,11 @@ export async function pop3Front(ctx: FrontContext): Promise<UpstreamSession | un
     if (mechanism !== 'PLAIN' && mechanism !== 'LOGIN') {
       // Named back only when it is a SASL mechanism name (RFC 4422): a reply carries no client bytes
       // that are not ASCII (upper-casing turns latin1 ones into other characters, sent as UTF-8).
-      await error(mechanism === '' ? 'AUTH needs a mechanism: PLAIN or LOGIN.' : `Unsupported mechanism${/^[A-Z0-9_-]{1,20}$/.test(mechanism) ? ` ${mechanism}` : ''}; use PLAIN or LOGIN.`);
+      await error(
+        mechanism === ''
+          ? 'AUTH needs a mechanism: PLAIN or LOGIN.'
+          : `Unsupported mechanism${/^[A-Z0-9_-]{1,20}$/.test(mechanism) ? ` ${mechanism}` : ''}; use PLAIN or LOGIN.`,
+      );
       continue;
     }
     const got = await saslCredentials(mechanism, initial, ask);

@@ -30,7 +30,8 @@ export async function smtpFront(ctx: FrontContext): Promise<UpstreamSession | un
     return undefined;
   };
 
-  const ask = (prompt: string) => io.saslResponse(`334 ${prompt}`, { cancelled: '501 5.7.0 Authentication cancelled', tooLong: '500 5.5.6 Authentication exchange line is too long' });
+  const ask = (prompt: string) =>
+    io.saslResponse(`334 ${prompt}`, { cancelled: '501 5.7.0 Authentication cancelled', tooLong: '500 5.5.6 Authentication exchange line is too long' });
 
   for (;;) {
     if (io.closing || ctx.session.closed) return undefined;

@@ -40,7 +40,10 @@ export function tlsRequired(ctx: FrontContext): boolean {
  * 'close' when the client sent more after the command (it would count as sent under TLS,
  * CVE-2011-0411) and has been told so.
  */
-export async function startTlsCommand(ctx: FrontContext, replies: { notOffered: string; alreadyOn: string; go: string; early: string }): Promise<'upgraded' | 'refused' | 'close'> {
+export async function startTlsCommand(
+  ctx: FrontContext,
+  replies: { notOffered: string; alreadyOn: string; go: string; early: string },
+): Promise<'upgraded' | 'refused' | 'close'> {
   if (!ctx.startTls || ctx.session.secure) {
     await ctx.io.error(ctx.session.secure ? replies.alreadyOn : replies.notOffered);
     return 'refused';

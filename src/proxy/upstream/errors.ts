@@ -47,7 +47,9 @@ export function serverWords(line: string, secrets: string[], max = 300): string 
 /** A plain-text client gets silence from a port that expects TLS at once: say so on a greeting timeout. */
 export function greetingHint(err: unknown, security: 'implicit' | 'starttls'): unknown {
   if (!(err instanceof UpstreamError) || err.code !== 'timeout' || security !== 'starttls') return err;
-  return new UpstreamError('timeout', `${err.message} (a port that expects TLS at once stays silent to a plain-text client: use implicit there)`, { cause: err.cause });
+  return new UpstreamError('timeout', `${err.message} (a port that expects TLS at once stays silent to a plain-text client: use implicit there)`, {
+    cause: err.cause,
+  });
 }
 
 /** OpenSSL's words made readable; a plain-text answer to our ClientHello says what to fix. */
@@ -55,7 +57,10 @@ export function tlsWords(text: string): string {
   if (/wrong version number|packet length too long|http request/i.test(text)) {
     return 'the server does not answer in TLS (a plain-text port configured as implicit TLS? use starttls there)';
   }
-  return text.replace(/[0-9A-F]{8,}:error:[0-9A-F]+:/g, '').replace(/:\.\.\/deps\/openssl\S*/g, '').trim();
+  return text
+    .replace(/[0-9A-F]{8,}:error:[0-9A-F]+:/g, '')
+    .replace(/:\.\.\/deps\/openssl\S*/g, '')
+    .trim();
 }
 
 /**
@@ -78,7 +83,11 @@ export function upstreamFailure(err: unknown, where: string, waiting: string, la
       case 'line_too_long':
         return new UpstreamError('protocol', `${where}: ${err.message} while sending ${waiting}`, { ...reply, cause: err });
       case 'closed':
-        return new UpstreamError('closed', `${where}: ${err.message} while waiting for ${waiting}${lastWords !== undefined ? ` (its last words: ${lastWords})` : ''}`, { ...reply, cause: err });
+        return new UpstreamError(
+          'closed',
+          `${where}: ${err.message} while waiting for ${waiting}${lastWords !== undefined ? ` (its last words: ${lastWords})` : ''}`,
+          { ...reply, cause: err },
+        );
     }
   }
   return new UpstreamError('protocol', `${where}: ${waiting} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });

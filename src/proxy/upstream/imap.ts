@@ -25,7 +25,12 @@ interface Tagged {
 /** The capability list of a `* CAPABILITY ...` line or an `[CAPABILITY ...]` response code. */
 function capabilitiesIn(line: string): string[] | undefined {
   const match = /^\* CAPABILITY\s+(.*)$/i.exec(line) ?? /^(?:\* )?(?:OK|PREAUTH)\s+\[CAPABILITY\s+([^\]]*)\]/i.exec(line);
-  return match ? match[1]!.trim().split(/\s+/).filter((c) => c !== '') : undefined;
+  return match
+    ? match[1]!
+        .trim()
+        .split(/\s+/)
+        .filter((c) => c !== '')
+    : undefined;
 }
 
 function has(caps: string[], name: string): boolean {
@@ -57,7 +62,8 @@ class ImapTalk {
       let line = await conn.line();
       for (let i = 0, m = /\{(\d+)\+?\}$/.exec(line); m; m = /\{(\d+)\+?\}$/.exec(line)) {
         const size = Number(m[1]);
-        if (++i > MAX_LITERALS_PER_RESPONSE || size > MAX_LITERAL) throw new UpstreamError('protocol', `${where}: a response to ${waiting} carries literals over the bound: ${serverWords(line, secrets)}`);
+        if (++i > MAX_LITERALS_PER_RESPONSE || size > MAX_LITERAL)
+          throw new UpstreamError('protocol', `${where}: a response to ${waiting} carries literals over the bound: ${serverWords(line, secrets)}`);
         line = `${line}${(await conn.bytes(size)).toString('latin1')}${await conn.line()}`;
       }
       if (/^\* BYE\b/i.test(line)) this.bye = serverWords(line, secrets);
@@ -80,15 +86,22 @@ class ImapTalk {
         const text = redact(line.slice(tag.length + 1), secrets);
         const words = serverWords(text, secrets);
         const status = text.split(' ')[0]!.toUpperCase();
-        if (status !== 'OK' && status !== 'NO' && status !== 'BAD') throw new UpstreamError('protocol', `${where}: the answer to ${waiting} is not OK, NO or BAD: ${words}`, { reply: words });
+        if (status !== 'OK' && status !== 'NO' && status !== 'BAD')
+          throw new UpstreamError('protocol', `${where}: the answer to ${waiting} is not OK, NO or BAD: ${words}`, { reply: words });
         return { status, text, words, untagged };
       }
       if (/^\+( |$)/.test(line)) {
-        if (!onContinue) throw new UpstreamError('protocol', `${where}: an unexpected "+" continuation in answer to ${waiting}: ${serverWords(line, secrets)}`, { reply: serverWords(line, secrets) });
+        if (!onContinue)
+          throw new UpstreamError('protocol', `${where}: an unexpected "+" continuation in answer to ${waiting}: ${serverWords(line, secrets)}`, {
+            reply: serverWords(line, secrets),
+          });
         this.send(onContinue(line));
         continue;
       }
-      if (!line.startsWith('* ')) throw new UpstreamError('protocol', `${where}: neither a tagged, an untagged nor a "+" response to ${waiting}: ${serverWords(line, secrets)}`, { reply: serverWords(line, secrets) });
+      if (!line.startsWith('* '))
+        throw new UpstreamError('protocol', `${where}: neither a tagged, an untagged nor a "+" response to ${waiting}: ${serverWords(line, secrets)}`, {
+          reply: serverWords(line, secrets),
+        });
       if (untagged.length >= MAX_UNTAGGED) throw new UpstreamError('protocol', `${where}: more than ${MAX_UNTAGGED} untagged responses to ${waiting}`);
       untagged.push(redact(line, secrets));
     }
@@ -103,7 +116,8 @@ class ImapTalk {
   async capabilities(): Promise<string[]> {
     const reply = await this.command('CAPABILITY');
     const found = reply.untagged.map(capabilitiesIn).find((c) => c !== undefined) ?? capabilitiesIn(reply.text);
-    if (reply.status !== 'OK' || !found) throw new UpstreamError('protocol', `${this.ctx.where}: CAPABILITY gave no capability list: ${reply.words}`, { reply: reply.words });
+    if (reply.status !== 'OK' || !found)
+      throw new UpstreamError('protocol', `${this.ctx.where}: CAPABILITY gave no capability list: ${reply.words}`, { reply: reply.words });
     return found;
   }
 }
@@ -118,7 +132,8 @@ export async function imapLogin(ctx: LoginContext): Promise<LoginResult> {
   const greeting = redact(greetingLine, secrets);
   const words = serverWords(greeting, secrets);
   if (/^\* BYE\b/i.test(greetingLine)) throw new UpstreamError('closed', `${where}: refused the connection: ${words}`, { reply: words });
-  if (/^\* PREAUTH\b/i.test(greetingLine)) throw new UpstreamError('protocol', `${where}: greets as already authenticated (PREAUTH), so there is no login to make: ${words}`, { reply: words });
+  if (/^\* PREAUTH\b/i.test(greetingLine))
+    throw new UpstreamError('protocol', `${where}: greets as already authenticated (PREAUTH), so there is no login to make: ${words}`, { reply: words });
   if (!/^\* OK\b/i.test(greetingLine)) throw new UpstreamError('protocol', `${where}: not an IMAP greeting: ${words}`, { reply: words });
   let caps = capabilitiesIn(greetingLine) ?? [];
 
@@ -159,11 +174,14 @@ export async function imapLogin(ctx: LoginContext): Promise<LoginResult> {
       challenge = serverWords(decodeChallenge(line.slice(1)), secrets);
       return '';
     }
-    throw new UpstreamError('protocol', `${where}: a second "+" challenge during AUTHENTICATE XOAUTH2: ${serverWords(line, secrets)}`, { reply: serverWords(line, secrets) });
+    throw new UpstreamError('protocol', `${where}: a second "+" challenge during AUTHENTICATE XOAUTH2: ${serverWords(line, secrets)}`, {
+      reply: serverWords(line, secrets),
+    });
   });
   if (auth.status !== 'OK') {
     const detail = challenge !== undefined && challenge !== '' ? ` (error challenge: ${challenge})` : '';
-    if (!credentialsSent) throw new UpstreamError('protocol', `${where}: refused AUTHENTICATE XOAUTH2 before any credentials: ${auth.words}`, { reply: auth.words });
+    if (!credentialsSent)
+      throw new UpstreamError('protocol', `${where}: refused AUTHENTICATE XOAUTH2 before any credentials: ${auth.words}`, { reply: auth.words });
     throw new UpstreamError('refused', `${where}: refused the XOAUTH2 login for ${user}: ${auth.words}${detail}`, { reply: auth.words });
   }
   const after = capabilitiesIn(auth.text) ?? auth.untagged.map(capabilitiesIn).find((c) => c !== undefined) ?? [];

@@ -121,7 +121,8 @@ function checkArguments(protocol: UpstreamProtocol, target: UpstreamTarget): voi
   if (typeof endpoint?.host !== 'string' || endpoint.host === '' || !Number.isInteger(endpoint.port) || endpoint.port < 1 || endpoint.port > 65535) {
     throw new TypeError('loginUpstream: target.endpoint needs a host and a port 1-65535');
   }
-  if (endpoint.security !== 'implicit' && endpoint.security !== 'starttls') throw new TypeError("loginUpstream: target.endpoint.security must be 'implicit' or 'starttls'");
+  if (endpoint.security !== 'implicit' && endpoint.security !== 'starttls')
+    throw new TypeError("loginUpstream: target.endpoint.security must be 'implicit' or 'starttls'");
   if (!Number.isSafeInteger(target.timeoutMs) || target.timeoutMs <= 0) throw new TypeError('loginUpstream: target.timeoutMs must be a positive integer');
   if (target.ehloName !== undefined && !/^(\[[0-9A-Fa-f:.IPv]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)$/.test(target.ehloName)) {
     throw new TypeError(`loginUpstream: target.ehloName is not a host name or address literal: ${JSON.stringify(target.ehloName)}`);
@@ -130,8 +131,10 @@ function checkArguments(protocol: UpstreamProtocol, target: UpstreamTarget): voi
 
 /** The user comes from a legacy client's login, the token from the store: checked before anything is sent. */
 function checkCredentials(where: string, user: string, token: string): void {
-  if (user === '' || UNSAFE.test(user)) throw new UpstreamError('protocol', `${where}: not attempted: the user name is empty or holds spaces or control characters: ${JSON.stringify(user)}`);
-  if (token === '' || UNSAFE.test(token)) throw new UpstreamError('protocol', `${where}: not attempted: the access token is empty or holds spaces or control characters`);
+  if (user === '' || UNSAFE.test(user))
+    throw new UpstreamError('protocol', `${where}: not attempted: the user name is empty or holds spaces or control characters: ${JSON.stringify(user)}`);
+  if (token === '' || UNSAFE.test(token))
+    throw new UpstreamError('protocol', `${where}: not attempted: the access token is empty or holds spaces or control characters`);
 }
 
 /**

@@ -10,7 +10,8 @@ import type { UpstreamSession, UpstreamTarget } from './index.ts';
 
 function translate(err: unknown, where: string, secrets: string[]): UpstreamError {
   if (err instanceof UpstreamError) return err;
-  if (!(err instanceof Pop3Error)) return new UpstreamError('protocol', `${where}: ${serverWords((err as Error)?.message ?? String(err), secrets)}`, { cause: err });
+  if (!(err instanceof Pop3Error))
+    return new UpstreamError('protocol', `${where}: ${serverWords((err as Error)?.message ?? String(err), secrets)}`, { cause: err });
   const reply = err.reply !== undefined ? { reply: serverWords(err.reply, secrets) } : {};
   let code: UpstreamErrorCode;
   switch (err.code) {
@@ -46,7 +47,14 @@ export async function pop3Login(target: UpstreamTarget, user: string, token: str
   try {
     // Over implicit TLS the relay then moves the server's bytes through reused buffers, as for IMAP.
     const reads = security === 'implicit' ? { reads: new ReusableReads() } : {};
-    client = await Pop3Client.connect({ host, port, security, timeoutMs: target.timeoutMs, ...reads, ...(target.caPem !== undefined ? { ca: target.caPem } : {}) });
+    client = await Pop3Client.connect({
+      host,
+      port,
+      security,
+      timeoutMs: target.timeoutMs,
+      ...reads,
+      ...(target.caPem !== undefined ? { ca: target.caPem } : {}),
+    });
     const loginReply = await client.authXoauth2(user, token);
     const greeting = client.greeting;
     const { socket, leftover } = client.detach();

@@ -35,7 +35,8 @@ async function reply(ctx: LoginContext, waiting: string): Promise<Reply> {
       throw upstreamFailure(err, where, waiting, lines.length > 0 ? serverWords(lines.join(' / '), secrets) : undefined);
     }
     const match = /^(\d{3})([ -]|$)/.exec(line);
-    if (!match) throw new UpstreamError('protocol', `${where}: not an SMTP reply to ${waiting}: ${serverWords(line, secrets)}`, { reply: serverWords(line, secrets) });
+    if (!match)
+      throw new UpstreamError('protocol', `${where}: not an SMTP reply to ${waiting}: ${serverWords(line, secrets)}`, { reply: serverWords(line, secrets) });
     lines.push(line);
     if (match[2] !== '-') return { code: Number(match[1]), lines, words: serverWords(lines.join(' / '), secrets) };
     if (lines.length >= MAX_REPLY_LINES) throw new UpstreamError('protocol', `${where}: more than ${MAX_REPLY_LINES} lines in the reply to ${waiting}`);
@@ -71,7 +72,8 @@ export async function smtpLogin(ctx: LoginContext): Promise<LoginResult> {
 
   let hello = await ehlo(ctx, name);
   if (target.endpoint.security === 'starttls') {
-    if (!extensions(hello).some((e) => e.toUpperCase() === 'STARTTLS')) throw new UpstreamError('tls', `${where}: does not offer STARTTLS (EHLO: ${hello.words})`, { reply: hello.words });
+    if (!extensions(hello).some((e) => e.toUpperCase() === 'STARTTLS'))
+      throw new UpstreamError('tls', `${where}: does not offer STARTTLS (EHLO: ${hello.words})`, { reply: hello.words });
     const started = await command(ctx, 'STARTTLS', 'the reply to STARTTLS');
     if (started.code !== 220) throw new UpstreamError('tls', `${where}: refused STARTTLS: ${started.words}`, { reply: started.words });
     try {
@@ -84,7 +86,8 @@ export async function smtpLogin(ctx: LoginContext): Promise<LoginResult> {
   }
   const capabilities = extensions(hello);
   const auth = capabilities.find((e) => /^AUTH[ =]/i.test(e));
-  if (!auth || !/[ =]XOAUTH2\b/i.test(auth)) throw new UpstreamError('protocol', `${where}: does not offer AUTH XOAUTH2 (EHLO: ${hello.words})`, { reply: hello.words });
+  if (!auth || !/[ =]XOAUTH2\b/i.test(auth))
+    throw new UpstreamError('protocol', `${where}: does not offer AUTH XOAUTH2 (EHLO: ${hello.words})`, { reply: hello.words });
 
   let answer = await command(ctx, `AUTH XOAUTH2 ${secrets[1]!}`, 'the answer to AUTH XOAUTH2');
   let challenge: string | undefined;
@@ -92,11 +95,15 @@ export async function smtpLogin(ctx: LoginContext): Promise<LoginResult> {
     // An error challenge: an empty line ends the exchange, then the server sends its failure.
     challenge = serverWords(decodeChallenge(answer.lines[0]!.slice(4)), secrets);
     answer = await command(ctx, '', 'the final answer to AUTH XOAUTH2 after the error challenge');
-    if (answer.code === 334) throw new UpstreamError('protocol', `${where}: a second 334 challenge during AUTH XOAUTH2: ${answer.words}`, { reply: answer.words });
+    if (answer.code === 334)
+      throw new UpstreamError('protocol', `${where}: a second 334 challenge during AUTH XOAUTH2: ${answer.words}`, { reply: answer.words });
   }
   if (answer.code === 235) return { greeting: greeting.lines.join('\r\n'), capabilities, loginReply: answer.lines.join('\r\n') };
   const detail = challenge !== undefined && challenge !== '' ? ` (error challenge: ${challenge})` : '';
   // 500-504: the command or mechanism was not understood, which no fresh token changes.
-  if (answer.code > 504 && answer.code < 600) throw new UpstreamError('refused', `${where}: refused the XOAUTH2 login for ${user}: ${answer.words}${detail}`, { reply: answer.words });
-  throw new UpstreamError('protocol', `${where}: answered AUTH XOAUTH2 for ${user} with neither 235 nor a refusal of the token: ${answer.words}${detail}`, { reply: answer.words });
+  if (answer.code > 504 && answer.code < 600)
+    throw new UpstreamError('refused', `${where}: refused the XOAUTH2 login for ${user}: ${answer.words}${detail}`, { reply: answer.words });
+  throw new UpstreamError('protocol', `${where}: answered AUTH XOAUTH2 for ${user} with neither 235 nor a refusal of the token: ${answer.words}${detail}`, {
+    reply: answer.words,
+  });
 }

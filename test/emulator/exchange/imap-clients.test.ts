@@ -99,8 +99,14 @@ describe('real IMAP clients against the emulator', () => {
         assert.equal(moved.uidMap?.get(3), 1);
         assert.equal(await client.messageDelete('1', { uid: true }), true);
         const after = await folders('alice@contoso.com');
-        assert.deepEqual(after.find((f) => f.folder === 'INBOX')!.messages.map((m) => m.uid), [2, 4, 5]);
-        assert.deepEqual(after.find((f) => f.folder === 'Archive')!.messages.map((m) => m.uid), [1]);
+        assert.deepEqual(
+          after.find((f) => f.folder === 'INBOX')!.messages.map((m) => m.uid),
+          [2, 4, 5],
+        );
+        assert.deepEqual(
+          after.find((f) => f.folder === 'Archive')!.messages.map((m) => m.uid),
+          [1],
+        );
         assert.deepEqual(await client.status('Archive', { messages: true, unseen: true }), { path: 'Archive', messages: 1, unseen: 1 });
       } finally {
         await client.logout();
@@ -260,7 +266,10 @@ describe('real IMAP clients against the emulator', () => {
       // mutt writes messages with local line ends.
       assert.equal(piped.toString('latin1'), generatedMessage('support@contoso.com', 1, SIZES.support).toString('latin1').replace(/\r\n/g, '\n'));
       const inbox = (await folders('support@contoso.com')).find((f) => f.folder === 'INBOX')!;
-      assert.deepEqual(inbox.messages.map((m) => m.uid), [1, 2]);
+      assert.deepEqual(
+        inbox.messages.map((m) => m.uid),
+        [1, 2],
+      );
     });
   });
 });

@@ -94,7 +94,11 @@ function imapLine(rand: Rand, valid: readonly string[]): Buffer {
   if (r < 0.14) return Buffer.from(`${base.replace(/\)/g, '')} ((((`, 'latin1');
   if (r < 0.17) return Buffer.from(`${base} ))))`, 'latin1');
   if (r < 0.2) return Buffer.from(`${base} ${'('.repeat(100)}`, 'latin1');
-  if (r < 0.23) return Buffer.from(base.replace(/\d+/g, () => String(Math.floor(rand() * 1e12))), 'latin1');
+  if (r < 0.23)
+    return Buffer.from(
+      base.replace(/\d+/g, () => String(Math.floor(rand() * 1e12))),
+      'latin1',
+    );
   if (r < 0.26) return Buffer.from(`${base} "unterminated`, 'latin1');
   if (r < 0.29) return Buffer.concat([Buffer.from(base, 'latin1'), Buffer.from([0xc3, 0xa9, 0x00, 0xff])]);
   // The shared mutations, with over-long lines made rare: each one closes the session, and
@@ -257,7 +261,15 @@ describe('IMAP under hostile input', { timeout: 60_000 }, () => {
       // Before login: plain connections (cheap to re-open), the shared mutations incl. long lines.
       for (let k = 0; k < 3; k++) {
         const rand = prng(1000 + k);
-        jobs.push(blast(connectPlain(plainPort), async () => {}, 16_000, () => (rand() < 0.5 ? mutatedLine(rand, preValid, MAX_LINE) : imapLine(rand, PRE_LOGIN)), stats));
+        jobs.push(
+          blast(
+            connectPlain(plainPort),
+            async () => {},
+            16_000,
+            () => (rand() < 0.5 ? mutatedLine(rand, preValid, MAX_LINE) : imapLine(rand, PRE_LOGIN)),
+            stats,
+          ),
+        );
       }
       // After login: TLS connections, logged in and with INBOX selected.
       for (let k = 0; k < 3; k++) {
@@ -267,7 +279,16 @@ describe('IMAP under hostile input', { timeout: 60_000 }, () => {
       // The real ports with Exchange's rule: the third BAD ends a session with BYE, so two lines
       // at a time (a third line would never get its batch through).
       const rand = prng(3000);
-      jobs.push(blast(connectPlain(emu.running.mailPorts.imap), async () => {}, 400, () => mutatedLine(rand, PRE_LOGIN, MAX_LINE), stats, 2));
+      jobs.push(
+        blast(
+          connectPlain(emu.running.mailPorts.imap),
+          async () => {},
+          400,
+          () => mutatedLine(rand, PRE_LOGIN, MAX_LINE),
+          stats,
+          2,
+        ),
+      );
       jobs.push(blast(connectTls(emu.running.mailPorts.imaps), login, 400, () => imapLine(rand, POST_LOGIN), stats, 2));
       await Promise.all(jobs);
     } finally {
@@ -275,7 +296,9 @@ describe('IMAP under hostile input', { timeout: 60_000 }, () => {
     }
     const seconds = (Date.now() - started) / 1000;
     const grownMb = (rssMax - rssBefore) / 1024 / 1024;
-    console.log(`# ${stats.linesSent} lines over ${stats.connections} connections in ${seconds.toFixed(1)} s: ${stats.replies} tagged replies (${stats.bad} BAD), ${stats.byes} BYE; rss +${grownMb.toFixed(0)} MB`);
+    console.log(
+      `# ${stats.linesSent} lines over ${stats.connections} connections in ${seconds.toFixed(1)} s: ${stats.replies} tagged replies (${stats.bad} BAD), ${stats.byes} BYE; rss +${grownMb.toFixed(0)} MB`,
+    );
 
     assert.ok(stats.linesSent >= 100_000, String(stats.linesSent));
     assert.ok(seconds < 30, `took ${seconds} s`);

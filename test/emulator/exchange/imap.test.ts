@@ -343,9 +343,15 @@ describe('emulated Exchange IMAP', () => {
         `* OK [UIDNEXT ${inbox.uidNext}] The next unique identifier value`,
         's OK [READ-WRITE] SELECT completed.',
       ]);
-      assert.deepEqual(await c.run('st', 'STATUS INBOX (MESSAGES UNSEEN UIDNEXT)'), [`* STATUS INBOX (MESSAGES 4 UNSEEN 4 UIDNEXT ${inbox.uidNext}) `, 'st OK STATUS completed.']);
+      assert.deepEqual(await c.run('st', 'STATUS INBOX (MESSAGES UNSEEN UIDNEXT)'), [
+        `* STATUS INBOX (MESSAGES 4 UNSEEN 4 UIDNEXT ${inbox.uidNext}) `,
+        'st OK STATUS completed.',
+      ]);
       const raw = bobMessage(1);
-      assert.deepEqual(await c.run('f1', 'FETCH 1 (UID RFC822.SIZE FLAGS BODY.PEEK[])'), [`* 1 FETCH (UID 1 RFC822.SIZE ${SIZE} FLAGS () BODY[] {${SIZE}}\r\n${raw})`, 'f1 OK FETCH completed.']);
+      assert.deepEqual(await c.run('f1', 'FETCH 1 (UID RFC822.SIZE FLAGS BODY.PEEK[])'), [
+        `* 1 FETCH (UID 1 RFC822.SIZE ${SIZE} FLAGS () BODY[] {${SIZE}}\r\n${raw})`,
+        'f1 OK FETCH completed.',
+      ]);
       const header = raw.slice(0, raw.indexOf('\r\n\r\n') + 4);
       assert.deepEqual(await c.run('f2', 'UID FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[TEXT]<0.20>)'), [
         `* 1 FETCH (BODY[HEADER] {${header.length}}\r\n${header} BODY[TEXT]<0> {20}\r\n${raw.slice(header.length, header.length + 20)} UID 1)`,
@@ -361,7 +367,11 @@ describe('emulated Exchange IMAP', () => {
         'f4 OK FETCH completed.',
       ]);
       // BODY[] without PEEK sets \Seen; the new flags follow as a notification.
-      assert.deepEqual(await c.run('f5', 'FETCH 2 BODY[]<0.10>'), [`* 2 FETCH (BODY[]<0> {10}\r\n${bobMessage(2).slice(0, 10)})`, '* 2 FETCH (FLAGS (\\Seen))', 'f5 OK FETCH completed.']);
+      assert.deepEqual(await c.run('f5', 'FETCH 2 BODY[]<0.10>'), [
+        `* 2 FETCH (BODY[]<0> {10}\r\n${bobMessage(2).slice(0, 10)})`,
+        '* 2 FETCH (FLAGS (\\Seen))',
+        'f5 OK FETCH completed.',
+      ]);
       assert.deepEqual(await c.run('st1', 'STORE 1 +FLAGS (\\Flagged)'), ['* 1 FETCH (FLAGS (\\Flagged))', 'st1 OK STORE completed.']);
       assert.deepEqual(await c.run('st2', 'UID STORE 1:2 +FLAGS.SILENT (\\Answered)'), ['st2 OK STORE completed.']);
       assert.deepEqual(await c.run('st3', 'STORE 1 +FLAGS (Custom)'), ['st3 BAD Command Argument Error. 11']);
@@ -371,7 +381,11 @@ describe('emulated Exchange IMAP', () => {
 
       const second = await login('bob@contoso.com', token);
       await second.c.run('s', 'EXAMINE INBOX');
-      assert.deepEqual(await second.c.run('f', 'FETCH 1:2 FLAGS'), ['* 1 FETCH (FLAGS (\\Answered \\Flagged))', '* 2 FETCH (FLAGS (\\Seen \\Answered))', 'f OK FETCH completed.']);
+      assert.deepEqual(await second.c.run('f', 'FETCH 1:2 FLAGS'), [
+        '* 1 FETCH (FLAGS (\\Answered \\Flagged))',
+        '* 2 FETCH (FLAGS (\\Seen \\Answered))',
+        'f OK FETCH completed.',
+      ]);
       assert.deepEqual(await second.c.run('st', 'STORE 1 +FLAGS (\\Seen)'), ['st NO Command received in Invalid state.']);
       second.c.close();
       // The first session hears of nothing it did not do; NOOP is quiet.
@@ -388,7 +402,12 @@ describe('emulated Exchange IMAP', () => {
       const trash = await folderInfo('Deleted Items');
       const drafts = await folderInfo('Drafts');
       const inbox = await folderInfo('INBOX');
-      assert.deepEqual(await c.run('m', `UID MOVE 3 Archive`), [`* OK [COPYUID ${archive.uidValidity} 3 ${archive.uidNext}]`, '* 3 EXPUNGE', '* 3 EXISTS', 'm OK MOVE completed.']);
+      assert.deepEqual(await c.run('m', `UID MOVE 3 Archive`), [
+        `* OK [COPYUID ${archive.uidValidity} 3 ${archive.uidNext}]`,
+        '* 3 EXPUNGE',
+        '* 3 EXISTS',
+        'm OK MOVE completed.',
+      ]);
       assert.deepEqual(await c.run('c', 'COPY 1 "Deleted Items"'), [`c OK [COPYUID ${trash.uidValidity} 1 ${trash.uidNext}] COPY completed.`]);
       assert.deepEqual(await c.run('m2', 'MOVE 1 Nowhere'), ['m2 NO [TRYCREATE] The destination mailbox could not be found.']);
       assert.deepEqual(await c.run('d', 'STORE 1 +FLAGS.SILENT (\\Deleted)'), ['d OK STORE completed.']);
@@ -406,8 +425,14 @@ describe('emulated Exchange IMAP', () => {
       c.socket.write(`${msg}\r\n`);
       assert.deepEqual(await c.until('a1'), ['* 3 EXISTS', `a1 OK [APPENDUID ${inbox.uidValidity} ${inbox.uidNext}] APPEND completed.`]);
       c.socket.write(`a2 APPEND Drafts (\\Draft $Label1) {${msg.length}+}\r\n${msg}\r\n`);
-      assert.deepEqual(await c.until('a2'), ['* NO Keywords are not supported!', `a2 OK [APPENDUID ${drafts.uidValidity} ${drafts.uidNext}] APPEND completed.`]);
-      assert.deepEqual(await c.run('a3', 'FETCH 3 (FLAGS INTERNALDATE RFC822.SIZE RFC822)'), [`* 3 FETCH (FLAGS (\\Seen) INTERNALDATE "05-Jan-2026 09:00:00 +0000" RFC822.SIZE ${msg.length} RFC822 {${msg.length}}\r\n${msg})`, 'a3 OK FETCH completed.']);
+      assert.deepEqual(await c.until('a2'), [
+        '* NO Keywords are not supported!',
+        `a2 OK [APPENDUID ${drafts.uidValidity} ${drafts.uidNext}] APPEND completed.`,
+      ]);
+      assert.deepEqual(await c.run('a3', 'FETCH 3 (FLAGS INTERNALDATE RFC822.SIZE RFC822)'), [
+        `* 3 FETCH (FLAGS (\\Seen) INTERNALDATE "05-Jan-2026 09:00:00 +0000" RFC822.SIZE ${msg.length} RFC822 {${msg.length}}\r\n${msg})`,
+        'a3 OK FETCH completed.',
+      ]);
       c.send('a4 APPEND INBOX {999999999}');
       assert.equal(await c.read(), 'a4 BAD Command Argument Error. 11');
       assert.deepEqual(await c.run('a5', 'APPEND Nowhere {1+}\r\nx'), ['a5 NO [TRYCREATE] Folder is not found.']);
@@ -435,20 +460,31 @@ describe('emulated Exchange IMAP', () => {
       const { c } = await login('bob@contoso.com', token);
       assert.deepEqual(await c.run('c1', 'CREATE Projects/2026'), ['c1 OK CREATE completed.']);
       assert.deepEqual(await c.run('c2', 'CREATE INBOX'), ['c2 NO Mailbox already exists.']);
-      assert.deepEqual(await c.run('l1', 'LIST "" "Projects*"'), ['* LIST (\\HasChildren) "/" Projects', '* LIST (\\HasNoChildren) "/" Projects/2026', 'l1 OK LIST completed.']);
+      assert.deepEqual(await c.run('l1', 'LIST "" "Projects*"'), [
+        '* LIST (\\HasChildren) "/" Projects',
+        '* LIST (\\HasNoChildren) "/" Projects/2026',
+        'l1 OK LIST completed.',
+      ]);
       assert.deepEqual(await c.run('l2', 'LIST "" "Projects/%"'), ['* LIST (\\HasNoChildren) "/" Projects/2026', 'l2 OK LIST completed.']);
       assert.deepEqual(await c.run('d1', 'DELETE Projects'), ['d1 NO The mailbox has inferiors.']);
       assert.deepEqual(await c.run('r1', 'RENAME Projects Work'), ['r1 OK RENAME completed.']);
-      assert.deepEqual(await c.run('l3', 'LIST "" "Work*"'), ['* LIST (\\HasChildren) "/" Work', '* LIST (\\HasNoChildren) "/" Work/2026', 'l3 OK LIST completed.']);
+      assert.deepEqual(await c.run('l3', 'LIST "" "Work*"'), [
+        '* LIST (\\HasChildren) "/" Work',
+        '* LIST (\\HasNoChildren) "/" Work/2026',
+        'l3 OK LIST completed.',
+      ]);
       assert.deepEqual(await c.run('r2', 'RENAME Missing Other'), ['r2 NO Source folder is not found.']);
       assert.deepEqual(await c.run('u1', 'UNSUBSCRIBE Work/2026'), ['u1 OK UNSUBSCRIBE completed.']);
       assert.deepEqual(await c.run('ls', 'LSUB "" "Work*"'), ['* LSUB () "/" Work', 'ls OK LSUB completed.']);
       assert.deepEqual(await c.run('d2', 'DELETE Work/2026'), ['d2 OK DELETE completed.']);
       assert.deepEqual(await c.run('d3', 'DELETE INBOX'), ['d3 NO The special name INBOX cannot be used in this context.']);
       assert.deepEqual(await c.run('d4', 'DELETE Nowhere'), ['d4 NO The requested item could not be found.']);
-      assert.deepEqual(await c.run('s1', 'SELECT Nowhere'), ['s1 NO Nowhere doesn\'t exist.']);
-      assert.deepEqual(await c.run('st', 'STATUS Nowhere (MESSAGES)'), ['st NO Nowhere doesn\'t exist.']);
-      assert.deepEqual(await c.run('id', 'ID ("name" "test")'), ['* ID ("name" "Microsoft.Exchange.Imap4.Imap4Server" "version" "15.20")', 'id OK ID completed']);
+      assert.deepEqual(await c.run('s1', 'SELECT Nowhere'), ["s1 NO Nowhere doesn't exist."]);
+      assert.deepEqual(await c.run('st', 'STATUS Nowhere (MESSAGES)'), ["st NO Nowhere doesn't exist."]);
+      assert.deepEqual(await c.run('id', 'ID ("name" "test")'), [
+        '* ID ("name" "Microsoft.Exchange.Imap4.Imap4Server" "version" "15.20")',
+        'id OK ID completed',
+      ]);
       c.close();
     });
 
@@ -515,7 +551,7 @@ describe('emulated Exchange IMAP', () => {
       c.close();
     });
 
-    it('malformed commands get Exchange\'s BAD texts; a too long line closes the session', async () => {
+    it("malformed commands get Exchange's BAD texts; a too long line closes the session", async () => {
       const { c } = await login('bob@contoso.com', token);
       await c.run('s', 'SELECT INBOX');
       assert.deepEqual(await c.run('b1', 'FETCH 0:x FLAGS'), ['b1 BAD The specified message set is invalid.']);

@@ -23,9 +23,15 @@ describe('mail store', () => {
 
     const first = await new MailStore(join(dir, 'store')).open('Dana@Contoso.com', { emlDir: emls });
     const inbox = first.requireFolder('INBOX');
-    assert.deepEqual(inbox.messages.map((m) => m.uid), [1, 2]);
+    assert.deepEqual(
+      inbox.messages.map((m) => m.uid),
+      [1, 2],
+    );
     assert.equal((await first.read(inbox, 1)).toString(), 'Subject: first\r\n\r\na\r\n');
-    assert.deepEqual(first.folders().map((f) => f.name), ['INBOX', 'Archive', 'Deleted Items', 'Drafts', 'Junk Email', 'Outbox', 'Sent Items']);
+    assert.deepEqual(
+      first.folders().map((f) => f.name),
+      ['INBOX', 'Archive', 'Deleted Items', 'Drafts', 'Junk Email', 'Outbox', 'Sent Items'],
+    );
     await first.setFlags('INBOX', [1], ['\\Seen', '\\Flagged'], 'add');
     await first.append('INBOX', Buffer.from('Subject: third\r\n\r\nc\r\n'));
     await first.expunge('INBOX', [2]);
@@ -34,7 +40,13 @@ describe('mail store', () => {
     // A new store on the same folder is the emulator after a restart; the seed is not applied again.
     const again = await new MailStore(join(dir, 'store')).open('dana@contoso.com', { emlDir: emls });
     const kept = again.requireFolder('INBOX');
-    assert.deepEqual(kept.messages.map((m) => [m.uid, m.flags]), [[1, ['\\Seen', '\\Flagged']], [3, []]]);
+    assert.deepEqual(
+      kept.messages.map((m) => [m.uid, m.flags]),
+      [
+        [1, ['\\Seen', '\\Flagged']],
+        [3, []],
+      ],
+    );
     assert.equal(kept.uidNext, 4, 'UIDs are never reused');
     assert.equal((await again.read(kept, 3)).toString(), 'Subject: third\r\n\r\nc\r\n');
     const files = await readdir(join(dir, 'store', encodeURIComponent('dana@contoso.com'), String(kept.id)));

@@ -10,7 +10,8 @@ import { startTestEmulator, type TestEmulator } from '../../helpers/emulator.ts'
 import { SCOPES, userToken } from '../../helpers/mail-tokens.ts';
 
 const run = promisify(execFile);
-const RAW = 'From: Fabrikam <news@fabrikam.example>\r\nTo: <alice@contoso.com>\r\nSubject: Quarterly report\r\nMessage-ID: <q1@fabrikam.example>\r\n\r\nHello Alice,\r\n.a line with a leading dot\r\n\r\nRegards\r\n';
+const RAW =
+  'From: Fabrikam <news@fabrikam.example>\r\nTo: <alice@contoso.com>\r\nSubject: Quarterly report\r\nMessage-ID: <q1@fabrikam.example>\r\n\r\nHello Alice,\r\n.a line with a leading dot\r\n\r\nRegards\r\n';
 
 describe('real POP3 clients against the emulated Exchange', () => {
   let emu: TestEmulator;
@@ -25,14 +26,28 @@ describe('real POP3 clients against the emulated Exchange', () => {
   after(() => emu.close());
 
   it('curl retrieves the message over pop3s with --oauth2-bearer (XOAUTH2)', async () => {
-    const { stdout, stderr } = await run('curl', ['-sS', '-v', '--cacert', ca, '--oauth2-bearer', token, '-u', 'alice@contoso.com:', `pop3s://127.0.0.1:${emu.running.mailPorts.pop3s}/1`], { encoding: 'latin1' });
+    const { stdout, stderr } = await run(
+      'curl',
+      ['-sS', '-v', '--cacert', ca, '--oauth2-bearer', token, '-u', 'alice@contoso.com:', `pop3s://127.0.0.1:${emu.running.mailPorts.pop3s}/1`],
+      { encoding: 'latin1' },
+    );
     assert.equal(stdout, RAW);
     assert.match(stderr, /> AUTH XOAUTH2\r?\n/);
     assert.ok(!stderr.includes('OAUTHBEARER'));
   });
 
   it('curl lists over plain POP3 upgraded with STLS', async () => {
-    const { stdout } = await run('curl', ['-sS', '--ssl-reqd', '--cacert', ca, '--oauth2-bearer', token, '-u', 'alice@contoso.com:', `pop3://127.0.0.1:${emu.running.mailPorts.pop3}/`]);
+    const { stdout } = await run('curl', [
+      '-sS',
+      '--ssl-reqd',
+      '--cacert',
+      ca,
+      '--oauth2-bearer',
+      token,
+      '-u',
+      'alice@contoso.com:',
+      `pop3://127.0.0.1:${emu.running.mailPorts.pop3}/`,
+    ]);
     assert.equal(stdout, `1 ${Buffer.byteLength(RAW)}\r\n`);
   });
 
@@ -49,7 +64,10 @@ resp, lines, octets = p.retr(1)
 sys.stdout.buffer.write(b'\\r\\n'.join(lines) + b'\\r\\n')
 p.quit()
 `;
-    const { stdout } = await run('python3', ['-c', script, ca, String(emu.running.mailPorts.pop3s)], { encoding: 'latin1', env: { ...process.env, MB_TOKEN: token } });
+    const { stdout } = await run('python3', ['-c', script, ca, String(emu.running.mailPorts.pop3s)], {
+      encoding: 'latin1',
+      env: { ...process.env, MB_TOKEN: token },
+    });
     const [first, ...rest] = stdout.split('\n');
     assert.equal(first, '+OK User successfully authenticated.');
     assert.equal(rest.join('\n'), RAW);

@@ -31,7 +31,26 @@ describe('POP3 server under hostile input', () => {
   /** One connection's worth of fuzzing; reconnects when the server ends a session. */
   async function fuzzConnection(seed: number, loggedIn: boolean): Promise<void> {
     const rand = prng(seed);
-    const valid = ['CAPA', 'STAT', 'LIST', 'LIST 1', 'UIDL', 'UIDL 2', 'RETR 1', 'TOP 1 2', 'TOP 2 0', 'DELE 3', 'RSET', 'NOOP', 'USER bob@contoso.com', 'PASS x', 'AUTH XOAUTH2', 'AUTH PLAIN', 'AUTH', encodeXoauth2('bob@contoso.com', 'garbage')];
+    const valid = [
+      'CAPA',
+      'STAT',
+      'LIST',
+      'LIST 1',
+      'UIDL',
+      'UIDL 2',
+      'RETR 1',
+      'TOP 1 2',
+      'TOP 2 0',
+      'DELE 3',
+      'RSET',
+      'NOOP',
+      'USER bob@contoso.com',
+      'PASS x',
+      'AUTH XOAUTH2',
+      'AUTH PLAIN',
+      'AUTH',
+      encodeXoauth2('bob@contoso.com', 'garbage'),
+    ];
     while (linesRead() < TARGET) {
       const socket = tls.connect({ host: '127.0.0.1', port: emu.running.mailPorts.pop3s, ca: emu.caPem, servername: 'localhost' });
       await new Promise<void>((resolve, reject) => {

@@ -23,7 +23,11 @@ describe('emulated Exchange POP3', () => {
     emu = await startTestEmulator();
     ca = emu.caPem;
     // Bob's inbox: three messages, one of them with lines that start with a dot.
-    for (const [n, body] of [[1, 'first\r\n'], [2, '.leading dot\r\n..two dots\r\nline 3\r\nline 4\r\n'], [3, 'third\r\n']] as const) {
+    for (const [n, body] of [
+      [1, 'first\r\n'],
+      [2, '.leading dot\r\n..two dots\r\nline 3\r\nline 4\r\n'],
+      [3, 'third\r\n'],
+    ] as const) {
       const res = await emu.admin('POST', '/mailboxes/bob@contoso.com/messages', { raw: message(n, body) });
       assert.equal(res.status, 201, res.text);
     }
@@ -75,7 +79,10 @@ describe('emulated Exchange POP3', () => {
     it('closes the session on the one-line AUTH XOAUTH2 form', async () => {
       const c = await pop3s();
       await c.line();
-      assert.equal(await c.ask(`AUTH XOAUTH2 ${encodeXoauth2('bob@contoso.com', await userToken(emu, 'bob@contoso.com'))}`), '-ERR Protocol error. Connection is closed. 10');
+      assert.equal(
+        await c.ask(`AUTH XOAUTH2 ${encodeXoauth2('bob@contoso.com', await userToken(emu, 'bob@contoso.com'))}`),
+        '-ERR Protocol error. Connection is closed. 10',
+      );
       await c.closed();
     });
 
@@ -197,17 +204,29 @@ describe('emulated Exchange POP3', () => {
     it('STAT, LIST, UIDL, TOP and RETR (dot-stuffed) over a pipelined batch', async () => {
       const { c, reply } = await login('bob@contoso.com', await userToken(emu, 'bob@contoso.com', [SCOPES.pop]));
       assert.equal(reply, '+OK User successfully authenticated.');
-      const sizes = [message(1, 'first\r\n'), message(2, '.leading dot\r\n..two dots\r\nline 3\r\nline 4\r\n'), message(3, 'third\r\n')].map((m) => Buffer.byteLength(m));
+      const sizes = [message(1, 'first\r\n'), message(2, '.leading dot\r\n..two dots\r\nline 3\r\nline 4\r\n'), message(3, 'third\r\n')].map((m) =>
+        Buffer.byteLength(m),
+      );
       // Everything at once, as a pipelining client sends it.
       c.socket.write('STAT\r\nLIST\r\nUIDL\r\nTOP 2 1\r\nRETR 2\r\nLIST 9\r\n');
       assert.equal(await c.line(), `+OK 3 ${sizes.reduce((a, b) => a + b)}`);
       assert.equal(await c.line(), `+OK 3 messages (${sizes.reduce((a, b) => a + b)} octets)`);
-      assert.deepEqual(await c.block(), sizes.map((s, i) => `${i + 1} ${s}`));
+      assert.deepEqual(
+        await c.block(),
+        sizes.map((s, i) => `${i + 1} ${s}`),
+      );
       assert.equal(await c.line(), '+OK');
       const uids = await c.block();
       assert.equal(new Set(uids.map((l) => l.split(' ')[1])).size, 3);
       assert.equal(await c.line(), '+OK');
-      assert.deepEqual(await c.block(), ['From: Sender <s2@fabrikam.example>', 'To: <bob@contoso.com>', 'Subject: Test 2', 'Message-ID: <m2@fabrikam.example>', '', '.leading dot']);
+      assert.deepEqual(await c.block(), [
+        'From: Sender <s2@fabrikam.example>',
+        'To: <bob@contoso.com>',
+        'Subject: Test 2',
+        'Message-ID: <m2@fabrikam.example>',
+        '',
+        '.leading dot',
+      ]);
       assert.equal(await c.line(), '+OK');
       assert.deepEqual((await c.block()).slice(5), ['.leading dot', '..two dots', 'line 3', 'line 4']);
       assert.equal(await c.line(), '-ERR The specified message is out of range.');

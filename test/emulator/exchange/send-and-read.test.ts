@@ -54,7 +54,14 @@ describe('send through SMTP, read through IMAP and POP3', () => {
     assert.deepEqual(info.accepted, ['bob@contoso.com']);
 
     const bobToken = await userToken(emu, 'bob@contoso.com', [SCOPES.imap, SCOPES.pop]);
-    const imap = new ImapFlow({ host: '127.0.0.1', port: emu.running.mailPorts.imaps, secure: true, auth: { user: 'bob@contoso.com', accessToken: bobToken }, tls: { ca: emu.caPem, servername: 'localhost' }, logger: false });
+    const imap = new ImapFlow({
+      host: '127.0.0.1',
+      port: emu.running.mailPorts.imaps,
+      secure: true,
+      auth: { user: 'bob@contoso.com', accessToken: bobToken },
+      tls: { ca: emu.caPem, servername: 'localhost' },
+      logger: false,
+    });
     await imap.connect();
     let overImap: Buffer;
     try {

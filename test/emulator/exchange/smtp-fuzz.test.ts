@@ -113,7 +113,11 @@ class Fuzzer {
           b = Buffer.from(this.#random() < 0.5 ? b.toString('latin1').toLowerCase() : b.toString('latin1').toUpperCase(), 'latin1');
           break;
         case 6: // a long run, now and then past the 32 KiB line bound
-          b = Buffer.concat([b.subarray(0, at), Buffer.alloc(this.#random() < 0.9 ? 100 + this.#int(3000) : 33_000 + this.#int(4000), this.#pick([0x41, 0x00, 0x20, 0x3c])), b.subarray(at)]);
+          b = Buffer.concat([
+            b.subarray(0, at),
+            Buffer.alloc(this.#random() < 0.9 ? 100 + this.#int(3000) : 33_000 + this.#int(4000), this.#pick([0x41, 0x00, 0x20, 0x3c])),
+            b.subarray(at),
+          ]);
           break;
         case 7: // numbers become absurd
           b = Buffer.from(b.toString('latin1').replace(/\d+/, this.#pick(['99999999999999999999999', '-1', '0', '18446744073709551616', '1e9'])), 'latin1');
@@ -276,7 +280,12 @@ describe('SMTP front end under hostile input', { timeout: 180_000 }, () => {
   before(async () => {
     emu = await startTestEmulator();
     token = await userToken(emu, ALICE);
-    deep = await startSmtpServer(emu.running.exchange, { host: '127.0.0.1', port: 0, implicitTls: false, limits: { maxProtocolErrors: Number.MAX_SAFE_INTEGER } });
+    deep = await startSmtpServer(emu.running.exchange, {
+      host: '127.0.0.1',
+      port: 0,
+      implicitTls: false,
+      limits: { maxProtocolErrors: Number.MAX_SAFE_INTEGER },
+    });
   });
   after(async () => {
     await deep.close();
@@ -335,7 +344,12 @@ describe('SMTP front end under hostile input', { timeout: 180_000 }, () => {
       `${deepLines + limitedLines} lines (${deepLines} deep, ${limitedLines} limited) over ${connections} connections in ${seconds.toFixed(1)} s; ` +
         `${closedEarly} deep sessions ended early; peak rss +${mb(peakRss - baseline.rss)} MB, peak heap +${mb(peakHeap - baseline.heapUsed)} MB`,
     );
-    t.diagnostic(`replies: ${[...replyKinds].sort().map(([k, n]) => `${k}×${n}`).join(', ')}`);
+    t.diagnostic(
+      `replies: ${[...replyKinds]
+        .sort()
+        .map(([k, n]) => `${k}×${n}`)
+        .join(', ')}`,
+    );
     assert.ok(deepLines + limitedLines >= TOTAL_LINES);
     // The streams reached every state: commands, AUTH, transactions, DATA, limits, the error cap.
     for (const kind of ['354', '500 5.3.3', '500 5.5.2', '501 5.5.4', '503 5.5.2', '504 5.7.4', '530 5.7.57', '535 5.7.3', '554 5.2.252', '421 4.7.0']) {

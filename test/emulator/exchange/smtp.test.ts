@@ -227,7 +227,10 @@ describe('Exchange Online SMTP submission (emulated)', () => {
   describe('session start, EHLO, STARTTLS', () => {
     it('greets like smtp.office365.com: front-end host, RFC 5322 date and session id', async () => {
       const c = await connect();
-      const match = /^220 (\S+) Microsoft ESMTP MAIL Service ready at ((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d \+0000) \[([0-9A-F]{16})\]$/.exec(c.greeting);
+      const match =
+        /^220 (\S+) Microsoft ESMTP MAIL Service ready at ((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d \+0000) \[([0-9A-F]{16})\]$/.exec(
+          c.greeting,
+        );
       assert.ok(match, c.greeting);
       assert.equal(match[1], names.frontend);
       assert.match(names.frontend, /^[A-Z0-9]+CA\d+\.outlook\.office365\.com$/);
@@ -294,7 +297,10 @@ describe('Exchange Online SMTP submission (emulated)', () => {
       assert.equal(await c.one('NOOP'), '250 2.0.0 OK');
       assert.equal(await c.one('RSET'), '250 2.0.0 Resetting');
       assert.equal(await c.one('VRFY alice'), '252 2.1.5 Cannot VRFY user');
-      assert.deepEqual(await c.ask('HELP'), ['214-This server supports the following commands:', '214 HELO EHLO STARTTLS RCPT DATA RSET MAIL QUIT HELP AUTH BDAT']);
+      assert.deepEqual(await c.ask('HELP'), [
+        '214-This server supports the following commands:',
+        '214 HELO EHLO STARTTLS RCPT DATA RSET MAIL QUIT HELP AUTH BDAT',
+      ]);
       assertError(await c.one('XYZZY now'), "500 5.3.3 Unrecognized command 'XYZZY'", c);
       c.write(Buffer.from('\x00\x11\xac\x12EHLO x\r\n', 'latin1'));
       assertError((await c.reply())[0]!, "500 5.3.3 Unrecognized command 'unknown'", c);
@@ -499,7 +505,11 @@ describe('Exchange Online SMTP submission (emulated)', () => {
     it('refuses under security defaults: 535 5.7.139 ... security defaults policy', async () => {
       await emu.admin('PATCH', '/tenants/contoso.com', { securityDefaults: true });
       try {
-        await assertAuthRefused(ALICE, aliceToken, "Authentication unsuccessful, user is locked by your organization's security defaults policy. Contact your administrator.");
+        await assertAuthRefused(
+          ALICE,
+          aliceToken,
+          "Authentication unsuccessful, user is locked by your organization's security defaults policy. Contact your administrator.",
+        );
       } finally {
         await emu.admin('PATCH', '/tenants/contoso.com', { securityDefaults: false });
       }
@@ -680,7 +690,10 @@ describe('Exchange Online SMTP submission (emulated)', () => {
         const first = await loggedIn(BOB, bobToken);
         const second = await loggedIn(BOB, bobToken);
         const reply = await send(second, BOB, [ALICE], message(BOB, ALICE, 'too many at once'));
-        assert.equal(reply, `432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending for more information. [Hostname=${names.mailbox}]`);
+        assert.equal(
+          reply,
+          `432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending for more information. [Hostname=${names.mailbox}]`,
+        );
         assert.equal(await first.one('QUIT'), '221 2.0.0 Service closing transmission channel');
         await first.closed();
         assert.match(await send(second, BOB, [ALICE], message(BOB, ALICE, 'now it fits')), /^250 2\.0\.0 OK /);

@@ -15,9 +15,8 @@ import { signIn } from '../../helpers/browserless.ts';
 
 // The codes of section 5.4; the last test checks that each one was produced here.
 const SECTION_5_4 = [
-  70008, 700082, 700084, 50173, 70000, 54005, 9002313, 501481, 500112, 50076, 50079, 65001, 7000215, 7000222,
-  7000218, 700025, 700016, 90002, 70011, 1002012, 28000, 28003, 500011, 50020, 50126, 50034, 50057, 53003,
-  700027, 700024, 7000012, 70016, 70019, 70018, 90014, 900144, 70003, 900561, 50196, 90055,
+  70008, 700082, 700084, 50173, 70000, 54005, 9002313, 501481, 500112, 50076, 50079, 65001, 7000215, 7000222, 7000218, 700025, 700016, 90002, 70011, 1002012,
+  28000, 28003, 500011, 50020, 50126, 50034, 50057, 53003, 700027, 700024, 7000012, 70016, 70019, 70018, 90014, 900144, 70003, 900561, 50196, 90055,
 ];
 const produced = new Set<number>();
 
@@ -57,7 +56,13 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
       s.tenants.push({ id: FABRIKAM, displayName: 'Fabrikam', domains: ['fabrikam.com'] });
       s.consents!.push({ clientId: desktop, tenant: DEFAULT_IDS.tenant, user: 'alice@contoso.com', scopes: [IMAP, SMTP] });
       // Revocation cannot be undone, so it gets a user of its own.
-      s.users!.push({ id: '2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', tenant: DEFAULT_IDS.tenant, userPrincipalName: 'dave@contoso.com', displayName: 'Dave Revoked', password: 'dave-password' });
+      s.users!.push({
+        id: '2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f',
+        tenant: DEFAULT_IDS.tenant,
+        userPrincipalName: 'dave@contoso.com',
+        displayName: 'Dave Revoked',
+        password: 'dave-password',
+      });
       s.consents!.push({ clientId: desktop, tenant: DEFAULT_IDS.tenant, user: 'dave@contoso.com', scopes: [IMAP] });
       const desktopApp = s.apps!.find((a) => a.clientId === desktop)!;
       desktopApp.redirectUris = { ...desktopApp.redirectUris, spa: [SPA_REDIRECT] };
@@ -102,7 +107,19 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
   }
 
   function redeem(c: { code: string; verifier: string; redirectUri: string }, extra: Record<string, string> = {}, headers: Record<string, string> = {}) {
-    return emu.token({ grant_type: 'authorization_code', client_id: desktop, code: c.code, redirect_uri: c.redirectUri, code_verifier: c.verifier, scope: `${IMAP} offline_access`, ...extra }, TENANT, headers);
+    return emu.token(
+      {
+        grant_type: 'authorization_code',
+        client_id: desktop,
+        code: c.code,
+        redirect_uri: c.redirectUri,
+        code_verifier: c.verifier,
+        scope: `${IMAP} offline_access`,
+        ...extra,
+      },
+      TENANT,
+      headers,
+    );
   }
 
   async function assertion(claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
@@ -117,7 +134,13 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
       const c = await code();
       await emu.admin('POST', '/clock', { advanceSeconds: 11 * 60 });
       try {
-        expectAad(await redeem(c), 70008, 'invalid_grant', 400, 'The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.');
+        expectAad(
+          await redeem(c),
+          70008,
+          'invalid_grant',
+          400,
+          'The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.',
+        );
       } finally {
         await resetClock();
       }
@@ -126,32 +149,85 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
       const c = await code();
       assert.equal((await redeem(c)).status, 200);
       const res = await redeem(c);
-      expectAad(res, 54005, 'invalid_grant', 400, 'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.');
+      expectAad(
+        res,
+        54005,
+        'invalid_grant',
+        400,
+        'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.',
+      );
       assert.deepEqual(res.json<{ error_codes: number[] }>().error_codes, [70002, 54005]);
     });
     it('9002313: a made-up code', async () => {
-      expectAad(await redeem({ code: '1.AXoAmadeup', verifier: 'x'.repeat(43), redirectUri: 'http://localhost:5123/' }), 9002313, 'invalid_grant', 400, 'Invalid request. Request is malformed or invalid.');
+      expectAad(
+        await redeem({ code: '1.AXoAmadeup', verifier: 'x'.repeat(43), redirectUri: 'http://localhost:5123/' }),
+        9002313,
+        'invalid_grant',
+        400,
+        'Invalid request. Request is malformed or invalid.',
+      );
     });
     it('501481: the wrong PKCE verifier', async () => {
       const c = await code();
-      expectAad(await redeem({ ...c, verifier: pkce().verifier }), 501481, 'invalid_grant', 400, 'The Code_Verifier does not match the code_challenge supplied in the authorization request.');
+      expectAad(
+        await redeem({ ...c, verifier: pkce().verifier }),
+        501481,
+        'invalid_grant',
+        400,
+        'The Code_Verifier does not match the code_challenge supplied in the authorization request.',
+      );
     });
     it('500112: a redirect URI other than the one the code was issued for', async () => {
       const c = await code();
-      expectAad(await redeem({ ...c, redirectUri: 'http://localhost:5999/other' }), 500112, 'invalid_grant', 400, "The reply address 'http://localhost:5999/other' does not match the reply address 'http://localhost:5123/' provided when requesting Authorization code.");
+      expectAad(
+        await redeem({ ...c, redirectUri: 'http://localhost:5999/other' }),
+        500112,
+        'invalid_grant',
+        400,
+        "The reply address 'http://localhost:5999/other' does not match the reply address 'http://localhost:5123/' provided when requesting Authorization code.",
+      );
     });
     it('9002327: a single-page app code redeemed without an Origin (not from a browser)', async () => {
-      expectAad(await redeem(await code(SPA_REDIRECT)), 9002327, 'invalid_request', 400, "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.");
+      expectAad(
+        await redeem(await code(SPA_REDIRECT)),
+        9002327,
+        'invalid_request',
+        400,
+        "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.",
+      );
     });
     it('9002326: a web-app code redeemed cross-origin', async () => {
       const c = await code(WEB_REDIRECT, DEFAULT_IDS.webApp);
       const web = appById(emu, DEFAULT_IDS.webApp);
-      const res = await emu.token({ grant_type: 'authorization_code', client_id: web.clientId, client_secret: web.secrets[0]!.value, code: c.code, redirect_uri: c.redirectUri, code_verifier: c.verifier }, TENANT, { origin: 'https://evil.example' });
-      expectAad(res, 9002326, 'invalid_request', 400, "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: 'https://evil.example'.");
+      const res = await emu.token(
+        {
+          grant_type: 'authorization_code',
+          client_id: web.clientId,
+          client_secret: web.secrets[0]!.value,
+          code: c.code,
+          redirect_uri: c.redirectUri,
+          code_verifier: c.verifier,
+        },
+        TENANT,
+        { origin: 'https://evil.example' },
+      );
+      expectAad(
+        res,
+        9002326,
+        'invalid_request',
+        400,
+        "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: 'https://evil.example'.",
+      );
     });
     it('28003: an empty scope at redemption', async () => {
       const c = await code();
-      expectAad(await redeem(c, { scope: '' }), 28003, 'invalid_request', 400, 'Provided value for the input parameter scope cannot be empty when requesting an access token using the provided authorization code. Please specify a valid scope.');
+      expectAad(
+        await redeem(c, { scope: '' }),
+        28003,
+        'invalid_request',
+        400,
+        'Provided value for the input parameter scope cannot be empty when requesting an access token using the provided authorization code. Please specify a valid scope.',
+      );
     });
   });
 
@@ -160,7 +236,13 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
       const rt = await refreshToken();
       await emu.admin('POST', '/clock', { advanceSeconds: 91 * 86_400 });
       try {
-        expectAad(await refresh(rt), 700082, 'invalid_grant', 400, /^AADSTS700082: The refresh token has expired due to inactivity\. The token was issued on \d{4}-\d\d-\d\dT[\d:.]+Z and was inactive for 90\.00:00:00\.$/);
+        expectAad(
+          await refresh(rt),
+          700082,
+          'invalid_grant',
+          400,
+          /^AADSTS700082: The refresh token has expired due to inactivity\. The token was issued on \d{4}-\d\d-\d\dT[\d:.]+Z and was inactive for 90\.00:00:00\.$/,
+        );
       } finally {
         await resetClock();
       }
@@ -171,8 +253,18 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
       assert.equal(first.status, 200, first.text);
       await emu.admin('POST', '/clock', { advanceSeconds: 25 * 3600 });
       try {
-        const res = await emu.token({ grant_type: 'refresh_token', client_id: desktop, refresh_token: first.json<{ refresh_token: string }>().refresh_token, scope: IMAP }, TENANT, { origin: 'http://localhost:3000' });
-        expectAad(res, 700084, 'invalid_grant', 400, /^AADSTS700084: The refresh token was issued to a single page app \(SPA\), and therefore has a fixed, limited lifetime of 1\.00:00:00, which can't be extended\. It is now expired and a new sign in request must be sent by the SPA to the sign in page\. The token was issued on .+\.$/);
+        const res = await emu.token(
+          { grant_type: 'refresh_token', client_id: desktop, refresh_token: first.json<{ refresh_token: string }>().refresh_token, scope: IMAP },
+          TENANT,
+          { origin: 'http://localhost:3000' },
+        );
+        expectAad(
+          res,
+          700084,
+          'invalid_grant',
+          400,
+          /^AADSTS700084: The refresh token was issued to a single page app \(SPA\), and therefore has a fixed, limited lifetime of 1\.00:00:00, which can't be extended\. It is now expired and a new sign in request must be sent by the SPA to the sign in page\. The token was issued on .+\.$/,
+        );
       } finally {
         await resetClock();
       }
@@ -183,13 +275,25 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
       await emu.admin('POST', '/clock', { advanceSeconds: 60 });
       await emu.admin('POST', '/users/dave@contoso.com/revoke');
       try {
-        expectAad(await refresh(rt), 50173, 'invalid_grant', 400, /^AADSTS50173: The provided grant has expired due to it being revoked, a fresh auth token is needed\. The user might have changed or reset their password\. The grant was issued on '.+' and the TokensValidFrom date \(before which tokens are not valid\) for this user is '.+'\.$/);
+        expectAad(
+          await refresh(rt),
+          50173,
+          'invalid_grant',
+          400,
+          /^AADSTS50173: The provided grant has expired due to it being revoked, a fresh auth token is needed\. The user might have changed or reset their password\. The grant was issued on '.+' and the TokensValidFrom date \(before which tokens are not valid\) for this user is '.+'\.$/,
+        );
       } finally {
         await resetClock();
       }
     });
     it('70000: a refresh token that is not one', async () => {
-      expectAad(await refresh('1.Agarbled'), 70000, 'invalid_grant', 400, "The provided value for the input parameter 'refresh_token' or 'assertion' is not valid.");
+      expectAad(
+        await refresh('1.Agarbled'),
+        70000,
+        'invalid_grant',
+        400,
+        "The provided value for the input parameter 'refresh_token' or 'assertion' is not valid.",
+      );
     });
     it('7000012: a refresh token redeemed at another tenant', async () => {
       expectAad(await refresh(await refreshToken(), 'fabrikam.com'), 7000012, 'invalid_grant', 400, 'The grant was obtained for a different tenant.');
@@ -199,7 +303,13 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
       await emu.admin('PATCH', '/users/alice@contoso.com', { mfa: 'required' });
       try {
         const res = await refresh(rt);
-        expectAad(res, 50076, 'invalid_grant', 400, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '00000002-0000-0ff1-ce00-000000000000'.");
+        expectAad(
+          res,
+          50076,
+          'invalid_grant',
+          400,
+          "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '00000002-0000-0ff1-ce00-000000000000'.",
+        );
         assert.equal(res.json<{ suberror: string }>().suberror, 'basic_action');
       } finally {
         await emu.admin('PATCH', '/users/alice@contoso.com', { mfa: 'off' });
@@ -209,7 +319,13 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
       const rt = await refreshToken();
       await emu.admin('PATCH', '/users/alice@contoso.com', { mfa: 'enroll' });
       try {
-        expectAad(await refresh(rt), 50079, 'invalid_grant', 400, "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access '00000002-0000-0ff1-ce00-000000000000'.");
+        expectAad(
+          await refresh(rt),
+          50079,
+          'invalid_grant',
+          400,
+          "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access '00000002-0000-0ff1-ce00-000000000000'.",
+        );
       } finally {
         await emu.admin('PATCH', '/users/alice@contoso.com', { mfa: 'off' });
       }
@@ -220,18 +336,36 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
     it('65001: no consent for this user and app (suberror consent_required)', async () => {
       const bob = userByUpn(emu, 'bob@contoso.com');
       const res = await ropc('bob@contoso.com', bob.password);
-      expectAad(res, 65001, 'invalid_grant', 400, `The user or administrator has not consented to use the application with ID '${desktop}' named 'mailbridge desktop'. Send an interactive authorization request for this user and resource.`);
+      expectAad(
+        res,
+        65001,
+        'invalid_grant',
+        400,
+        `The user or administrator has not consented to use the application with ID '${desktop}' named 'mailbridge desktop'. Send an interactive authorization request for this user and resource.`,
+      );
       assert.equal(res.json<{ suberror: string }>().suberror, 'consent_required');
     });
     it('50126: a wrong password', async () => {
       expectAad(await ropc('alice@contoso.com', 'wrong'), 50126, 'invalid_grant', 400, 'Error validating credentials due to invalid username or password.');
     });
     it('50034: a user the directory does not have', async () => {
-      expectAad(await ropc('nobody@contoso.com', 'x'), 50034, 'invalid_grant', 400, 'The user account n*****@contoso.com does not exist in the contoso.onmicrosoft.com directory. To sign into this application, the account must be added to the directory.');
+      expectAad(
+        await ropc('nobody@contoso.com', 'x'),
+        50034,
+        'invalid_grant',
+        400,
+        'The user account n*****@contoso.com does not exist in the contoso.onmicrosoft.com directory. To sign into this application, the account must be added to the directory.',
+      );
     });
     it('50020: a personal account at a work tenant', async () => {
       const carol = userByUpn(emu, 'carol@outlook.com');
-      expectAad(await ropc('carol@outlook.com', carol.password), 50020, 'invalid_grant', 400, /^AADSTS50020: User account 'carol@outlook\.com' from identity provider 'live\.com' does not exist in tenant 'c5a7e2b4-1f3d-4c8e-9a6b-2d7f0e1c3b5a' and cannot access the application '4f2d8a1c-7b3e-4d9f-a6c5-1e8b2f7d3a90'\(mailbridge desktop\) in that tenant\./);
+      expectAad(
+        await ropc('carol@outlook.com', carol.password),
+        50020,
+        'invalid_grant',
+        400,
+        /^AADSTS50020: User account 'carol@outlook\.com' from identity provider 'live\.com' does not exist in tenant 'c5a7e2b4-1f3d-4c8e-9a6b-2d7f0e1c3b5a' and cannot access the application '4f2d8a1c-7b3e-4d9f-a6c5-1e8b2f7d3a90'\(mailbridge desktop\) in that tenant\./,
+      );
     });
     it('50057: a disabled account', async () => {
       await emu.admin('PATCH', '/users/alice@contoso.com', { accountEnabled: false });
@@ -244,7 +378,13 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
     it('53003: blocked by Conditional Access', async () => {
       await emu.admin('PATCH', '/users/alice@contoso.com', { blockedByConditionalAccess: true });
       try {
-        expectAad(await ropc('alice@contoso.com', alicePassword), 53003, 'invalid_grant', 400, 'Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.');
+        expectAad(
+          await ropc('alice@contoso.com', alicePassword),
+          53003,
+          'invalid_grant',
+          400,
+          'Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.',
+        );
       } finally {
         await emu.admin('PATCH', '/users/alice@contoso.com', { blockedByConditionalAccess: false });
       }
@@ -253,59 +393,146 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
 
   describe('scopes and resources', () => {
     it('70011: a permission the resource does not have', async () => {
-      expectAad(await ropc('alice@contoso.com', alicePassword, 'https://outlook.office.com/Bogus.Permission offline_access'), 70011, 'invalid_scope', 400, "The provided value for the input parameter 'scope' is not valid. The scope https://outlook.office.com/Bogus.Permission is not valid.");
+      expectAad(
+        await ropc('alice@contoso.com', alicePassword, 'https://outlook.office.com/Bogus.Permission offline_access'),
+        70011,
+        'invalid_scope',
+        400,
+        "The provided value for the input parameter 'scope' is not valid. The scope https://outlook.office.com/Bogus.Permission is not valid.",
+      );
     });
     it('28000: scopes of two resources in one token request', async () => {
-      expectAad(await ropc('alice@contoso.com', alicePassword, `${IMAP} https://graph.microsoft.com/Mail.Read`), 28000, 'invalid_scope', 400, /^AADSTS28000: Provided value for the input parameter scope is not valid because it contains more than one resource\./);
+      expectAad(
+        await ropc('alice@contoso.com', alicePassword, `${IMAP} https://graph.microsoft.com/Mail.Read`),
+        28000,
+        'invalid_scope',
+        400,
+        /^AADSTS28000: Provided value for the input parameter scope is not valid because it contains more than one resource\./,
+      );
     });
     it('1002012: client credentials without /.default', async () => {
       const secret = appById(emu, service).secrets[0]!.value;
-      expectAad(await emu.token({ grant_type: 'client_credentials', client_id: service, client_secret: secret, scope: 'https://outlook.office365.com/IMAP.AccessAsApp' }), 1002012, 'invalid_scope', 400, 'The provided value for scope https://outlook.office365.com/IMAP.AccessAsApp is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).');
+      expectAad(
+        await emu.token({
+          grant_type: 'client_credentials',
+          client_id: service,
+          client_secret: secret,
+          scope: 'https://outlook.office365.com/IMAP.AccessAsApp',
+        }),
+        1002012,
+        'invalid_scope',
+        400,
+        'The provided value for scope https://outlook.office365.com/IMAP.AccessAsApp is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).',
+      );
     });
     it('500011: a resource the tenant does not have', async () => {
       const secret = appById(emu, service).secrets[0]!.value;
-      expectAad(await emu.token({ grant_type: 'client_credentials', client_id: service, client_secret: secret, scope: 'https://api.example.com/.default' }), 500011, 'invalid_resource', 400, /^AADSTS500011: The resource principal named https:\/\/api\.example\.com was not found in the tenant named c5a7e2b4-1f3d-4c8e-9a6b-2d7f0e1c3b5a\. This can happen if the application has not been installed/);
+      expectAad(
+        await emu.token({ grant_type: 'client_credentials', client_id: service, client_secret: secret, scope: 'https://api.example.com/.default' }),
+        500011,
+        'invalid_resource',
+        400,
+        /^AADSTS500011: The resource principal named https:\/\/api\.example\.com was not found in the tenant named c5a7e2b4-1f3d-4c8e-9a6b-2d7f0e1c3b5a\. This can happen if the application has not been installed/,
+      );
     });
   });
 
   describe('clients and tenants', () => {
-    const cc = (fields: Record<string, string>, tenant = TENANT) => emu.token({ grant_type: 'client_credentials', scope: 'https://outlook.office365.com/.default', ...fields }, tenant);
+    const cc = (fields: Record<string, string>, tenant = TENANT) =>
+      emu.token({ grant_type: 'client_credentials', scope: 'https://outlook.office365.com/.default', ...fields }, tenant);
     it('7000215: the Secret ID sent instead of the secret value', async () => {
       const secret = appById(emu, service).secrets[0]!;
-      expectAad(await cc({ client_id: service, client_secret: secret.id }), 7000215, 'invalid_client', 401, `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${service}'.`);
+      expectAad(
+        await cc({ client_id: service, client_secret: secret.id }),
+        7000215,
+        'invalid_client',
+        401,
+        `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${service}'.`,
+      );
     });
     it('7000222: an expired secret (also through HTTP Basic)', async () => {
       const web = appById(emu, DEFAULT_IDS.webApp);
       const secret = web.secrets[0]!;
       await emu.admin('POST', `/apps/${web.clientId}/secrets/${secret.id}/expire`);
       const basic = Buffer.from(`${web.clientId}:${encodeURIComponent(secret.value)}`).toString('base64');
-      expectAad(await emu.token({ grant_type: 'client_credentials', scope: 'https://outlook.office365.com/.default' }, TENANT, { authorization: `Basic ${basic}` }), 7000222, 'invalid_client', 401, `The provided client secret keys for app '${web.clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`);
+      expectAad(
+        await emu.token({ grant_type: 'client_credentials', scope: 'https://outlook.office365.com/.default' }, TENANT, { authorization: `Basic ${basic}` }),
+        7000222,
+        'invalid_client',
+        401,
+        `The provided client secret keys for app '${web.clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
+      );
     });
     it('7000218: a confidential client without a credential', async () => {
-      expectAad(await cc({ client_id: service }), 7000218, 'invalid_client', 401, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+      expectAad(
+        await cc({ client_id: service }),
+        7000218,
+        'invalid_client',
+        401,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+      );
     });
     it('700025: a public client that sends a secret', async () => {
-      expectAad(await ropc('alice@contoso.com', alicePassword, IMAP, { client_secret: 'anything' }), 700025, 'invalid_client', 400, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.");
+      expectAad(
+        await ropc('alice@contoso.com', alicePassword, IMAP, { client_secret: 'anything' }),
+        700025,
+        'invalid_client',
+        400,
+        "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+      );
     });
     it('700016: an application the directory does not have', async () => {
-      expectAad(await cc({ client_id: '11111111-2222-4333-8444-555555555555', client_secret: 'x' }), 700016, 'unauthorized_client', 400, "Application with identifier '11111111-2222-4333-8444-555555555555' was not found in the directory 'c5a7e2b4-1f3d-4c8e-9a6b-2d7f0e1c3b5a'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.");
+      expectAad(
+        await cc({ client_id: '11111111-2222-4333-8444-555555555555', client_secret: 'x' }),
+        700016,
+        'unauthorized_client',
+        400,
+        "Application with identifier '11111111-2222-4333-8444-555555555555' was not found in the directory 'c5a7e2b4-1f3d-4c8e-9a6b-2d7f0e1c3b5a'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+      );
     });
     it('90002: a tenant that does not exist', async () => {
-      expectAad(await cc({ client_id: service, client_secret: 'x' }, 'nosuchtenant.example'), 90002, 'invalid_request', 400, "Tenant 'nosuchtenant.example' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.");
+      expectAad(
+        await cc({ client_id: service, client_secret: 'x' }, 'nosuchtenant.example'),
+        90002,
+        'invalid_request',
+        400,
+        "Tenant 'nosuchtenant.example' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.",
+      );
     });
     it('700027: an assertion signed with a certificate the app does not hold', async () => {
       const other = appById(emu, DEFAULT_IDS.webApp).certificates[0]!;
-      const jwt = await assertion({ aud: `${emu.url}/${TENANT}/oauth2/v2.0/token`, iss: service, sub: service, exp: Math.floor(Date.now() / 1000) + 600 }, { 'x5t#S256': thumbprints(other.certPem!).x5tS256 });
-      expectAad(await cc({ client_id: service, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }), 700027, 'invalid_client', 401, /^AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application\. \[Reason - The key was not found\., Thumbprint of key used by client: '[0-9A-F]{64}'/);
+      const jwt = await assertion(
+        { aud: `${emu.url}/${TENANT}/oauth2/v2.0/token`, iss: service, sub: service, exp: Math.floor(Date.now() / 1000) + 600 },
+        { 'x5t#S256': thumbprints(other.certPem!).x5tS256 },
+      );
+      expectAad(
+        await cc({ client_id: service, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }),
+        700027,
+        'invalid_client',
+        401,
+        /^AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application\. \[Reason - The key was not found\., Thumbprint of key used by client: '[0-9A-F]{64}'/,
+      );
     });
     it('700024: an assertion outside its valid time range', async () => {
       const now = Math.floor(Date.now() / 1000);
       const jwt = await assertion({ aud: `${emu.url}/${TENANT}/oauth2/v2.0/token`, iss: service, sub: service, nbf: now - 7200, exp: now - 3600 });
-      expectAad(await cc({ client_id: service, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }), 700024, 'invalid_client', 401, /^AADSTS700024: Client assertion is not within its valid time range\. Current time: .+, assertion valid from .+, expiry time of assertion .+\./);
+      expectAad(
+        await cc({ client_id: service, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }),
+        700024,
+        'invalid_client',
+        401,
+        /^AADSTS700024: Client assertion is not within its valid time range\. Current time: .+, assertion valid from .+, expiry time of assertion .+\./,
+      );
     });
     it('90014: an assertion missing a required claim', async () => {
       const jwt = await assertion({ aud: `${emu.url}/${TENANT}/oauth2/v2.0/token`, iss: service, exp: Math.floor(Date.now() / 1000) + 600 });
-      expectAad(await cc({ client_id: service, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }), 90014, 'invalid_request', 400, "The required field 'sub' is missing from the credential. Ensure that you have all the necessary parameters for the login request.");
+      expectAad(
+        await cc({ client_id: service, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }),
+        90014,
+        'invalid_request',
+        400,
+        "The required field 'sub' is missing from the credential. Ensure that you have all the necessary parameters for the login request.",
+      );
     });
   });
 
@@ -322,7 +549,13 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
     }
     const poll = (device_code: string) => emu.token({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: desktop, device_code });
     it('70016: authorization pending', async () => {
-      expectAad(await poll(await deviceCode()), 70016, 'authorization_pending', 400, 'OAuth 2.0 device flow error. Authorization is pending. Continue polling.');
+      expectAad(
+        await poll(await deviceCode()),
+        70016,
+        'authorization_pending',
+        400,
+        'OAuth 2.0 device flow error. Authorization is pending. Continue polling.',
+      );
     });
     it('70019: the device code expired', async () => {
       const dc = await deviceCode();
@@ -334,32 +567,68 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
       }
     });
     it('70018: a device code the service never issued', async () => {
-      expectAad(await poll('DAQABnotissued'), 70018, 'bad_verification_code', 400, 'Invalid verification code due to User typing in wrong user code for device code flow.');
+      expectAad(
+        await poll('DAQABnotissued'),
+        70018,
+        'bad_verification_code',
+        400,
+        'Invalid verification code due to User typing in wrong user code for device code flow.',
+      );
     });
   });
 
   describe('malformed requests', () => {
     it('900144: a required parameter missing', async () => {
-      expectAad(await emu.token({ client_id: desktop }), 900144, 'invalid_request', 400, "The request body must contain the following parameter: 'grant_type'.");
+      expectAad(
+        await emu.token({ client_id: desktop }),
+        900144,
+        'invalid_request',
+        400,
+        "The request body must contain the following parameter: 'grant_type'.",
+      );
     });
     it('70003: an unsupported grant type', async () => {
-      expectAad(await emu.token({ grant_type: 'magic', client_id: desktop }), 70003, 'unsupported_grant_type', 400, "The app requested an unsupported grant type 'magic'.");
+      expectAad(
+        await emu.token({ grant_type: 'magic', client_id: desktop }),
+        70003,
+        'unsupported_grant_type',
+        400,
+        "The app requested an unsupported grant type 'magic'.",
+      );
     });
     it('900561: GET on the token endpoint', async () => {
-      expectAad(await httpsRequest(`${emu.url}/${TENANT}/oauth2/v2.0/token`, { caPem: emu.caPem }), 900561, 'invalid_request', 400, 'The endpoint only accepts POST requests. Received a GET request.');
+      expectAad(
+        await httpsRequest(`${emu.url}/${TENANT}/oauth2/v2.0/token`, { caPem: emu.caPem }),
+        900561,
+        'invalid_request',
+        400,
+        'The endpoint only accepts POST requests. Received a GET request.',
+      );
     });
   });
 
   describe('failures injected through the admin API', () => {
     it('50196: a client request loop, once', async () => {
       await emu.admin('POST', '/failures', { aadsts: 50196, grantType: 'password', times: 1 });
-      expectAad(await ropc('alice@contoso.com', alicePassword), 50196, 'invalid_grant', 400, 'The server terminated an operation because it encountered a client request loop. Please contact your app vendor.');
+      expectAad(
+        await ropc('alice@contoso.com', alicePassword),
+        50196,
+        'invalid_grant',
+        400,
+        'The server terminated an operation because it encountered a client request loop. Please contact your app vendor.',
+      );
       assert.equal((await ropc('alice@contoso.com', alicePassword)).status, 200, 'the failure was armed for one request only');
     });
     it('90055: the tenant is throttled (429 with Retry-After)', async () => {
       await emu.admin('POST', '/failures', { aadsts: 90055, times: 1, params: { tenant: DEFAULT_IDS.tenant } });
       const res = await ropc('alice@contoso.com', alicePassword);
-      expectAad(res, 90055, 'temporarily_unavailable', 429, `TenantThrottlingError - There are too many incoming requests. This indicates that the tenant ${DEFAULT_IDS.tenant} has been throttled.`);
+      expectAad(
+        res,
+        90055,
+        'temporarily_unavailable',
+        429,
+        `TenantThrottlingError - There are too many incoming requests. This indicates that the tenant ${DEFAULT_IDS.tenant} has been throttled.`,
+      );
       assert.equal(res.headers['retry-after'], '30');
     });
     it('any catalogue code can be armed for one user only', async () => {

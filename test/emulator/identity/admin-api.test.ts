@@ -38,7 +38,13 @@ describe('emulator admin API', () => {
 
   it('adds a secret that then works, and expires one so that it stops working', async () => {
     const secret = (await emu.admin('POST', `/apps/${DEFAULT_IDS.serviceApp}/secrets`, {})).json<{ id: string; value: string }>();
-    const ask = () => emu.token({ grant_type: 'client_credentials', client_id: DEFAULT_IDS.serviceApp, client_secret: secret.value, scope: 'https://outlook.office365.com/.default' });
+    const ask = () =>
+      emu.token({
+        grant_type: 'client_credentials',
+        client_id: DEFAULT_IDS.serviceApp,
+        client_secret: secret.value,
+        scope: 'https://outlook.office365.com/.default',
+      });
     assert.equal((await ask()).status, 200);
     await emu.admin('POST', `/apps/${DEFAULT_IDS.serviceApp}/secrets/${secret.id}/expire`);
     const refused = await ask();

@@ -283,7 +283,15 @@ describe('/authorize and the sign-in pages', () => {
       consentFor(user);
       const { verifier, challenge } = pkce();
       const landed = await signIn(
-        authorizeUrl({ code_challenge: challenge, code_challenge_method: 'S256', client_info: '1', 'x-client-SKU': 'msal.js.node', 'x-client-VER': '3.0.0', 'client-request-id': randomUUID(), claims: '{}' }),
+        authorizeUrl({
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+          client_info: '1',
+          'x-client-SKU': 'msal.js.node',
+          'x-client-VER': '3.0.0',
+          'client-request-id': randomUUID(),
+          claims: '{}',
+        }),
         creds(user),
       );
       assert.equal(`${landed.origin}${landed.pathname}`, `${REDIRECT}/`);
@@ -418,7 +426,15 @@ describe('/authorize and the sign-in pages', () => {
       await assert.rejects(signIn(authorizeUrl({}), creds(zoe)), (err: Error) => {
         assert.match(err.message, /HTTP 400/);
         assert.ok(
-          err.message.includes(new AadError(50020, { email: zoe.userPrincipalName, idp: `https://sts.windows.net/${FABRIKAM}/`, tenant: CONTOSO, appId: DESKTOP, appName: 'mailbridge desktop' }).message),
+          err.message.includes(
+            new AadError(50020, {
+              email: zoe.userPrincipalName,
+              idp: `https://sts.windows.net/${FABRIKAM}/`,
+              tenant: CONTOSO,
+              appId: DESKTOP,
+              appName: 'mailbridge desktop',
+            }).message,
+          ),
           err.message,
         );
         return true;
@@ -430,7 +446,10 @@ describe('/authorize and the sign-in pages', () => {
       const res = await get(authorizeUrl({}));
       const form = parseForms(res.text, new URL(emu.url))[0]!;
       const ctx = form.fields.find((f) => f.name === 'ctx')!.value;
-      for (const body of [{ ctx, login: user.userPrincipalName, passwd: user.password }, { ctx: 'made-up', login: user.userPrincipalName, passwd: user.password }]) {
+      for (const body of [
+        { ctx, login: user.userPrincipalName, passwd: user.password },
+        { ctx: 'made-up', login: user.userPrincipalName, passwd: user.password },
+      ]) {
         const posted = await postForm(form.action.href, body, { caPem: emu.caPem });
         assert.equal(posted.status, 400);
         assert.equal(posted.headers.location, undefined);
@@ -448,7 +467,10 @@ describe('/authorize and the sign-in pages', () => {
       consentFor(user);
       const browser = new Browser(emu.caPem);
       const first = await browser.go('GET', new URL(authorizeUrl({})));
-      const afterPassword = await browser.submit(parseForms((first as { html: string }).html, first.url)[0]!, { login: user.userPrincipalName, passwd: user.password });
+      const afterPassword = await browser.submit(parseForms((first as { html: string }).html, first.url)[0]!, {
+        login: user.userPrincipalName,
+        passwd: user.password,
+      });
       assert.equal(afterPassword.kind, 'page');
       const text = pageText((afterPassword as { html: string }).html);
       assert.match(text, /Approve sign in request/);
@@ -472,7 +494,10 @@ describe('/authorize and the sign-in pages', () => {
       consentFor(user);
       const browser = new Browser(emu.caPem);
       const first = (await browser.go('GET', new URL(authorizeUrl({})))) as Extract<Visit, { kind: 'page' }>;
-      const enroll = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: user.userPrincipalName, passwd: user.password })) as Extract<Visit, { kind: 'page' }>;
+      const enroll = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: user.userPrincipalName, passwd: user.password })) as Extract<
+        Visit,
+        { kind: 'page' }
+      >;
       const text = pageText(enroll.html);
       assert.match(text, /More information required/);
       assert.ok(text.includes(new AadError(50079, { resource: '00000002-0000-0ff1-ce00-000000000000' }).message), text);
@@ -504,7 +529,11 @@ describe('/authorize and the sign-in pages', () => {
       const fresh = new Browser(emu.caPem);
       const page = (await fresh.go('GET', new URL(authorizeUrl({})))) as Extract<Visit, { kind: 'page' }>;
       const form = parseForms(page.html, page.url)[0]!;
-      const raw = await fresh.fetch('POST', form.action, new URLSearchParams({ ctx: form.fields.find((f) => f.name === 'ctx')!.value, login: user.userPrincipalName, passwd: user.password }).toString());
+      const raw = await fresh.fetch(
+        'POST',
+        form.action,
+        new URLSearchParams({ ctx: form.fields.find((f) => f.name === 'ctx')!.value, login: user.userPrincipalName, passwd: user.password }).toString(),
+      );
       const session = ([] as string[]).concat(raw.headers['set-cookie'] ?? []).find((c) => c.startsWith('ESTSAUTH='));
       assert.ok(session, 'session cookie set after sign-in');
       assert.match(session, /; HttpOnly/i);
@@ -557,7 +586,11 @@ describe('/authorize and the sign-in pages', () => {
       consentFor(other);
       const picker2 = (await browser.go('GET', new URL(authorizeUrl({ prompt: 'select_account' })))) as Extract<Visit, { kind: 'page' }>;
       const form2 = parseForms(picker2.html, picker2.url)[0]!;
-      const signInPage = (await browser.submit(form2, {}, form2.fields.find((f) => f.id === 'otherTile'))) as Extract<Visit, { kind: 'page' }>;
+      const signInPage = (await browser.submit(
+        form2,
+        {},
+        form2.fields.find((f) => f.id === 'otherTile'),
+      )) as Extract<Visit, { kind: 'page' }>;
       assert.ok(parseForms(signInPage.html, signInPage.url)[0]!.fields.some((f) => f.name === 'passwd'));
       await browser.drive(signInPage, creds(other), new URL(emu.url).origin);
       // Two accounts and no hint: the picker; a login_hint picks one silently.
@@ -576,7 +609,10 @@ describe('/authorize and the sign-in pages', () => {
       await browser.signIn(authorizeUrl({}), creds(user));
       const host = new URL(emu.url).host;
       const cookie = browser.cookies(host).get('ESTSAUTH')!;
-      const out = await browser.go('GET', new URL(`${emu.url}/${TENANT}/oauth2/v2.0/logout?post_logout_redirect_uri=${encodeURIComponent(REDIRECT)}&state=bye`));
+      const out = await browser.go(
+        'GET',
+        new URL(`${emu.url}/${TENANT}/oauth2/v2.0/logout?post_logout_redirect_uri=${encodeURIComponent(REDIRECT)}&state=bye`),
+      );
       assert.equal(out.kind, 'left');
       assert.equal((out as { url: URL }).url.href, `${REDIRECT}/?state=bye`);
       assert.equal(browser.cookies(host).get('ESTSAUTH'), undefined);
@@ -595,7 +631,10 @@ describe('/authorize and the sign-in pages', () => {
       const user = addUser();
       const browser = new Browser(emu.caPem);
       const first = (await browser.go('GET', new URL(authorizeUrl({ scope: `${IMAP} ${SMTP} offline_access` })))) as Extract<Visit, { kind: 'page' }>;
-      const consent = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: user.userPrincipalName, passwd: user.password })) as Extract<Visit, { kind: 'page' }>;
+      const consent = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: user.userPrincipalName, passwd: user.password })) as Extract<
+        Visit,
+        { kind: 'page' }
+      >;
       const text = pageText(consent.html);
       assert.match(text, /Permissions requested/);
       assert.match(text, /mailbridge desktop/);
@@ -605,7 +644,11 @@ describe('/authorize and the sign-in pages', () => {
       assert.doesNotMatch(text, /Consent on behalf of your organization/, 'only administrators may consent for everyone');
       const form = parseForms(consent.html, consent.url)[0]!;
       assert.ok(form.fields.some((f) => f.id === 'idBtn_Back'));
-      const landed = await browser.submit(form, {}, form.fields.find((f) => f.id === 'idBtn_Accept'));
+      const landed = await browser.submit(
+        form,
+        {},
+        form.fields.find((f) => f.id === 'idBtn_Accept'),
+      );
       assert.equal(landed.kind, 'left');
       const recorded = emu.scenario.consents.filter((c) => c.user === user.userPrincipalName);
       assert.deepEqual(recorded, [{ clientId: DESKTOP, tenant: CONTOSO, user: user.userPrincipalName, scopes: [IMAP, SMTP] }]);
@@ -615,7 +658,10 @@ describe('/authorize and the sign-in pages', () => {
       assert.ok((await signIn(authorizeUrl({}), creds(user))).searchParams.get('code'));
       const again = new Browser(emu.caPem);
       const p = (await again.go('GET', new URL(authorizeUrl({ prompt: 'consent' })))) as Extract<Visit, { kind: 'page' }>;
-      const shown = (await again.submit(parseForms(p.html, p.url)[0]!, { login: user.userPrincipalName, passwd: user.password })) as Extract<Visit, { kind: 'page' }>;
+      const shown = (await again.submit(parseForms(p.html, p.url)[0]!, { login: user.userPrincipalName, passwd: user.password })) as Extract<
+        Visit,
+        { kind: 'page' }
+      >;
       assert.match(pageText(shown.html), /Permissions requested/);
     });
     it('Cancel: access_denied AADSTS65004', async () => {
@@ -628,7 +674,10 @@ describe('/authorize and the sign-in pages', () => {
       const user = addUser();
       const browser = new Browser(emu.caPem);
       const first = (await browser.go('GET', new URL(authorizeUrl({ scope: `${USER_READ_ALL} openid` })))) as Extract<Visit, { kind: 'page' }>;
-      const wall = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: user.userPrincipalName, passwd: user.password })) as Extract<Visit, { kind: 'page' }>;
+      const wall = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: user.userPrincipalName, passwd: user.password })) as Extract<
+        Visit,
+        { kind: 'page' }
+      >;
       const text = pageText(wall.html);
       assert.match(text, /Need admin approval/);
       assert.match(text, /only an admin can grant/);
@@ -641,10 +690,17 @@ describe('/authorize and the sign-in pages', () => {
       const browser = new Browser(emu.caPem);
       const scope = `${USER_READ_ALL} openid`;
       const first = (await browser.go('GET', new URL(authorizeUrl({ scope })))) as Extract<Visit, { kind: 'page' }>;
-      const consent = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: admin.userPrincipalName, passwd: admin.password })) as Extract<Visit, { kind: 'page' }>;
+      const consent = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: admin.userPrincipalName, passwd: admin.password })) as Extract<
+        Visit,
+        { kind: 'page' }
+      >;
       assert.match(pageText(consent.html), /Consent on behalf of your organization/);
       const form = parseForms(consent.html, consent.url)[0]!;
-      const landed = await browser.submit(form, { orgConsent: 'true' }, form.fields.find((f) => f.id === 'idBtn_Accept'));
+      const landed = await browser.submit(
+        form,
+        { orgConsent: 'true' },
+        form.fields.find((f) => f.id === 'idBtn_Accept'),
+      );
       assert.equal(landed.kind, 'left');
       const org = emu.scenario.consents.find((c) => c.clientId === DESKTOP && c.user === undefined && c.scopes.includes(USER_READ_ALL));
       assert.deepEqual(org, { clientId: DESKTOP, tenant: CONTOSO, scopes: [USER_READ_ALL] });
@@ -727,7 +783,10 @@ describe('/authorize and the sign-in pages', () => {
       assert.equal(app.servicePrincipals[FABRIKAM], undefined);
       const browser = new Browser(emu.caPem);
       const first = (await browser.go('GET', new URL(adminConsentUrl('fabrikam.com', { scope })))) as Extract<Visit, { kind: 'page' }>;
-      const page = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: admin.userPrincipalName, passwd: admin.password })) as Extract<Visit, { kind: 'page' }>;
+      const page = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: admin.userPrincipalName, passwd: admin.password })) as Extract<
+        Visit,
+        { kind: 'page' }
+      >;
       const text = pageText(page.html);
       assert.match(text, /Accept for your organization/);
       assert.match(text, /IMAP\.AccessAsApp/);
@@ -749,8 +808,14 @@ describe('/authorize and the sign-in pages', () => {
     it('a non-admin sees that admin approval is needed; Cancel by an admin is access_denied AADSTS65004', async () => {
       const user = addUser();
       const browser = new Browser(emu.caPem);
-      const first = (await browser.go('GET', new URL(adminConsentUrl(TENANT, { scope: 'https://outlook.office365.com/.default' })))) as Extract<Visit, { kind: 'page' }>;
-      const wall = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: user.userPrincipalName, passwd: user.password })) as Extract<Visit, { kind: 'page' }>;
+      const first = (await browser.go('GET', new URL(adminConsentUrl(TENANT, { scope: 'https://outlook.office365.com/.default' })))) as Extract<
+        Visit,
+        { kind: 'page' }
+      >;
+      const wall = (await browser.submit(parseForms(first.html, first.url)[0]!, { login: user.userPrincipalName, passwd: user.password })) as Extract<
+        Visit,
+        { kind: 'page' }
+      >;
       assert.match(pageText(wall.html), /Need admin approval/);
       const back = (await browser.drive(wall, creds(user), new URL(emu.url).origin)) as { url: URL };
       assertRedirectError(back.url, 'access_denied', 90094, 'ac-1');
@@ -759,7 +824,10 @@ describe('/authorize and the sign-in pages', () => {
       assertRedirectError(cancelled, 'access_denied', 65004, 'ac-1');
     });
     it('an unregistered redirect URI is a page (AADSTS50011), a missing scope is redirected (AADSTS900144)', async () => {
-      assertErrorPage(await get(adminConsentUrl(TENANT, { redirect_uri: 'https://evil.example/' })), new AadError(50011, { uri: 'https://evil.example/', appId: WEB }));
+      assertErrorPage(
+        await get(adminConsentUrl(TENANT, { redirect_uri: 'https://evil.example/' })),
+        new AadError(50011, { uri: 'https://evil.example/', appId: WEB }),
+      );
       const res = await get(adminConsentUrl(TENANT, {}));
       assertRedirectError(String(res.headers.location), 'invalid_request', 900144, 'ac-1');
     });

@@ -7,9 +7,42 @@ import { appById, startTestEmulator, TENANT, type TestEmulator } from '../../hel
 import { httpsRequest, type HttpsResponse } from '../../helpers/https.ts';
 import { prng } from '../../helpers/fuzz.ts';
 
-const GRANTS = ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'device_code', 'urn:ietf:params:oauth:grant-type:device_code', 'implicit', '', 'CLIENT_CREDENTIALS'];
-const PARAMS = ['grant_type', 'client_id', 'client_secret', 'scope', 'code', 'redirect_uri', 'code_verifier', 'refresh_token', 'device_code', 'username', 'password', 'client_assertion', 'client_assertion_type', 'client_info'];
-const CONTENT_TYPES = ['application/x-www-form-urlencoded', 'application/json', 'text/plain', 'multipart/form-data; boundary=x', 'application/xml', 'application/x-www-form-urlencoded; charset=utf-16', ''];
+const GRANTS = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'password',
+  'device_code',
+  'urn:ietf:params:oauth:grant-type:device_code',
+  'implicit',
+  '',
+  'CLIENT_CREDENTIALS',
+];
+const PARAMS = [
+  'grant_type',
+  'client_id',
+  'client_secret',
+  'scope',
+  'code',
+  'redirect_uri',
+  'code_verifier',
+  'refresh_token',
+  'device_code',
+  'username',
+  'password',
+  'client_assertion',
+  'client_assertion_type',
+  'client_info',
+];
+const CONTENT_TYPES = [
+  'application/x-www-form-urlencoded',
+  'application/json',
+  'text/plain',
+  'multipart/form-data; boundary=x',
+  'application/xml',
+  'application/x-www-form-urlencoded; charset=utf-16',
+  '',
+];
 
 function b64url(s: string): string {
   return Buffer.from(s).toString('base64url');
@@ -107,12 +140,22 @@ describe('bad input to the identity endpoints', () => {
     }
     const huge = `grant_type=client_credentials&client_assertion=${'A'.repeat(400 * 1024)}`;
     assertEntraError(
-      await httpsRequest(`${emu.url}/${TENANT}/oauth2/v2.0/token`, { method: 'POST', caPem: emu.caPem, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: huge }),
+      await httpsRequest(`${emu.url}/${TENANT}/oauth2/v2.0/token`, {
+        method: 'POST',
+        caPem: emu.caPem,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: huge,
+      }),
       'oversized body',
     );
     const binary = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 131) % 256));
     assertEntraError(
-      await httpsRequest(`${emu.url}/${TENANT}/oauth2/v2.0/token`, { method: 'POST', caPem: emu.caPem, headers: { 'content-type': 'application/octet-stream' }, body: binary }),
+      await httpsRequest(`${emu.url}/${TENANT}/oauth2/v2.0/token`, {
+        method: 'POST',
+        caPem: emu.caPem,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: binary,
+      }),
       'binary body',
     );
     const repeated = await httpsRequest(`${emu.url}/${TENANT}/oauth2/v2.0/token`, {
@@ -127,14 +170,43 @@ describe('bad input to the identity endpoints', () => {
 
   it('answers 300 random malformed sign-in requests and page posts with a page or a redirect, never a 500', async () => {
     const rand = prng(7);
-    const names = ['client_id', 'response_type', 'redirect_uri', 'scope', 'state', 'prompt', 'login_hint', 'code_challenge', 'code_challenge_method', 'response_mode', 'nonce', 'ctx', 'login', 'passwd', 'otc', 'action'];
-    const paths = [`/${TENANT}/oauth2/v2.0/authorize`, `/${TENANT}/login`, '/devicelogin', `/${TENANT}/v2.0/adminconsent`, `/${TENANT}/oauth2/v2.0/logout`, '/error'];
+    const names = [
+      'client_id',
+      'response_type',
+      'redirect_uri',
+      'scope',
+      'state',
+      'prompt',
+      'login_hint',
+      'code_challenge',
+      'code_challenge_method',
+      'response_mode',
+      'nonce',
+      'ctx',
+      'login',
+      'passwd',
+      'otc',
+      'action',
+    ];
+    const paths = [
+      `/${TENANT}/oauth2/v2.0/authorize`,
+      `/${TENANT}/login`,
+      '/devicelogin',
+      `/${TENANT}/v2.0/adminconsent`,
+      `/${TENANT}/oauth2/v2.0/logout`,
+      '/error',
+    ];
     for (let i = 0; i < 300; i++) {
       const params = new URLSearchParams();
       const count = Math.floor(rand() * 10);
       for (let j = 0; j < count; j++) {
         const name = names[Math.floor(rand() * names.length)]!;
-        const value = name === 'client_id' && rand() < 0.5 ? DEFAULT_IDS.desktopApp : name === 'redirect_uri' && rand() < 0.5 ? 'http://localhost:1234/' : randomValue(rand);
+        const value =
+          name === 'client_id' && rand() < 0.5
+            ? DEFAULT_IDS.desktopApp
+            : name === 'redirect_uri' && rand() < 0.5
+              ? 'http://localhost:1234/'
+              : randomValue(rand);
         params.append(name, value);
       }
       const path = paths[Math.floor(rand() * paths.length)]!;
@@ -144,7 +216,10 @@ describe('bad input to the identity endpoints', () => {
         caPem: emu.caPem,
         ...(post ? { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: params.toString() } : {}),
       });
-      assert.ok([200, 302, 303, 400, 404].includes(res.status), `request ${i}: ${post ? 'POST' : 'GET'} ${path} ${params.toString().slice(0, 200)} -> ${res.status} ${res.text.slice(0, 200)}`);
+      assert.ok(
+        [200, 302, 303, 400, 404].includes(res.status),
+        `request ${i}: ${post ? 'POST' : 'GET'} ${path} ${params.toString().slice(0, 200)} -> ${res.status} ${res.text.slice(0, 200)}`,
+      );
       if (res.status === 400 && String(res.headers['content-type']).startsWith('text/html')) {
         assert.match(res.text, /AADSTS\d+|no longer valid/, `request ${i}: an error page names its code`);
       }
@@ -152,7 +227,12 @@ describe('bad input to the identity endpoints', () => {
   });
 
   it('still serves a well-formed client afterwards', async () => {
-    const res = await emu.token({ grant_type: 'client_credentials', client_id: DEFAULT_IDS.serviceApp, client_secret: secret, scope: 'https://outlook.office365.com/.default' });
+    const res = await emu.token({
+      grant_type: 'client_credentials',
+      client_id: DEFAULT_IDS.serviceApp,
+      client_secret: secret,
+      scope: 'https://outlook.office365.com/.default',
+    });
     assert.equal(res.status, 200, res.text);
   });
 });

@@ -74,7 +74,10 @@ describe('msal-node client credentials against the emulator', () => {
       }).acquireTokenByClientCredential({ scopes: SCOPE }),
       (err: { errorCode?: string; errorMessage?: string }) => {
         assert.equal(err.errorCode, 'invalid_client');
-        assert.match(err.errorMessage ?? '', /AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application/);
+        assert.match(
+          err.errorMessage ?? '',
+          /AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application/,
+        );
         return true;
       },
     );

@@ -29,8 +29,20 @@ describe('msal-node user flows against the emulator', () => {
     const pca = publicApp();
     const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
     const redirectUri = 'http://localhost:53682/';
-    const url = await pca.getAuthCodeUrl({ scopes: [IMAP, SMTP], redirectUri, codeChallenge: challenge, codeChallengeMethod: 'S256', state: 'xyz', loginHint: 'alice@contoso.com' });
-    const landed = await signIn(url, { caPem: emu.caPem, username: 'alice@contoso.com', password: userByUpn(emu, 'alice@contoso.com').password, consent: 'accept' });
+    const url = await pca.getAuthCodeUrl({
+      scopes: [IMAP, SMTP],
+      redirectUri,
+      codeChallenge: challenge,
+      codeChallengeMethod: 'S256',
+      state: 'xyz',
+      loginHint: 'alice@contoso.com',
+    });
+    const landed = await signIn(url, {
+      caPem: emu.caPem,
+      username: 'alice@contoso.com',
+      password: userByUpn(emu, 'alice@contoso.com').password,
+      consent: 'accept',
+    });
     assert.equal(landed.origin + landed.pathname, 'http://localhost:53682/');
     assert.equal(landed.searchParams.get('state'), 'xyz');
     const code = landed.searchParams.get('code');
@@ -71,7 +83,10 @@ describe('msal-node user flows against the emulator', () => {
         });
       },
     });
-    assert.match(message, /^To sign in, use a web browser to open the page https:\/\/localhost:\d+\/devicelogin and enter the code [A-Z0-9]{9} to authenticate\.$/);
+    assert.match(
+      message,
+      /^To sign in, use a web browser to open the page https:\/\/localhost:\d+\/devicelogin and enter the code [A-Z0-9]{9} to authenticate\.$/,
+    );
     assert.ok(result);
     assert.equal(decodeJwt(result.accessToken).upn, 'bob@contoso.com');
     assert.equal(result.account?.username, 'bob@contoso.com');
@@ -101,7 +116,12 @@ describe('msal-node user flows against the emulator', () => {
     const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
     const redirectUri = 'http://localhost:53683/';
     const url = await pca.getAuthCodeUrl({ scopes: [IMAP], redirectUri, codeChallenge: challenge, codeChallengeMethod: 'S256' });
-    const landed = await signIn(url, { caPem: emu.caPem, username: 'carol@outlook.com', password: userByUpn(emu, 'carol@outlook.com').password, consent: 'accept' });
+    const landed = await signIn(url, {
+      caPem: emu.caPem,
+      username: 'carol@outlook.com',
+      password: userByUpn(emu, 'carol@outlook.com').password,
+      consent: 'accept',
+    });
     const result = await pca.acquireTokenByCode({ code: landed.searchParams.get('code')!, scopes: [IMAP], redirectUri, codeVerifier: verifier });
     assert.match(result.accessToken, /^EwB/);
     assert.equal(result.account?.tenantId, '9188040d-6c67-4c5b-b112-36a304b66dad');

@@ -22,9 +22,19 @@ describe('emulator logs', () => {
     const service = appById(emu, DEFAULT_IDS.serviceApp);
     const secret = service.secrets[0]!.value;
     secrets.push(secret);
-    const cc = await emu.token({ grant_type: 'client_credentials', client_id: service.clientId, client_secret: secret, scope: 'https://outlook.office365.com/.default' });
+    const cc = await emu.token({
+      grant_type: 'client_credentials',
+      client_id: service.clientId,
+      client_secret: secret,
+      scope: 'https://outlook.office365.com/.default',
+    });
     secrets.push(cc.json<{ access_token: string }>().access_token);
-    await emu.token({ grant_type: 'client_credentials', client_id: service.clientId, client_secret: `${secret}x`, scope: 'https://outlook.office365.com/.default' });
+    await emu.token({
+      grant_type: 'client_credentials',
+      client_id: service.clientId,
+      client_secret: `${secret}x`,
+      scope: 'https://outlook.office365.com/.default',
+    });
 
     const password = userByUpn(emu, 'alice@contoso.com').password;
     secrets.push(password);
@@ -42,7 +52,16 @@ describe('emulator logs', () => {
     const landed = await signIn(url.toString(), { caPem: emu.caPem, username: 'alice@contoso.com', password, consent: 'accept' });
     const code = landed.searchParams.get('code')!;
     secrets.push(code);
-    const tokens = (await emu.token({ grant_type: 'authorization_code', client_id: DEFAULT_IDS.desktopApp, code, redirect_uri: 'http://localhost:4000/', code_verifier: verifier, scope: IMAP })).json<{ access_token: string; refresh_token: string }>();
+    const tokens = (
+      await emu.token({
+        grant_type: 'authorization_code',
+        client_id: DEFAULT_IDS.desktopApp,
+        code,
+        redirect_uri: 'http://localhost:4000/',
+        code_verifier: verifier,
+        scope: IMAP,
+      })
+    ).json<{ access_token: string; refresh_token: string }>();
     secrets.push(tokens.access_token, tokens.refresh_token);
     const refreshed = await emu.token({ grant_type: 'refresh_token', client_id: DEFAULT_IDS.desktopApp, refresh_token: tokens.refresh_token, scope: IMAP });
     secrets.push(refreshed.json<{ access_token: string }>().access_token);

@@ -18,7 +18,12 @@ describe('tokens as Microsoft issues them', () => {
   let password: string;
   before(async () => {
     emu = await startTestEmulator((s) => {
-      s.consents!.push({ clientId: DEFAULT_IDS.desktopApp, tenant: DEFAULT_IDS.tenant, user: 'alice@contoso.com', scopes: [IMAP, SMTP, GRAPH_MAIL, 'https://graph.microsoft.com/IMAP.AccessAsUser.All', 'https://outlook.office.com/Mail.Read'] });
+      s.consents!.push({
+        clientId: DEFAULT_IDS.desktopApp,
+        tenant: DEFAULT_IDS.tenant,
+        user: 'alice@contoso.com',
+        scopes: [IMAP, SMTP, GRAPH_MAIL, 'https://graph.microsoft.com/IMAP.AccessAsUser.All', 'https://outlook.office.com/Mail.Read'],
+      });
     });
     password = userByUpn(emu, 'alice@contoso.com').password;
   });
@@ -39,7 +44,10 @@ describe('tokens as Microsoft issues them', () => {
     assert.equal(body.expires_in, 3600);
     assert.equal(typeof body.ext_expires_in, 'number');
 
-    const discovery = (await httpsRequest(`${emu.url}/${TENANT}/v2.0/.well-known/openid-configuration`, { caPem: emu.caPem })).json<{ jwks_uri: string; issuer: string }>();
+    const discovery = (await httpsRequest(`${emu.url}/${TENANT}/v2.0/.well-known/openid-configuration`, { caPem: emu.caPem })).json<{
+      jwks_uri: string;
+      issuer: string;
+    }>();
     assert.equal(discovery.issuer, `${emu.url}/${DEFAULT_IDS.tenant}/v2.0`);
     const jwks = (await httpsRequest(discovery.jwks_uri, { caPem: emu.caPem })).json<{ keys: (JWK & { x5t: string })[] }>();
     const header = decodeProtectedHeader(String(body.access_token));
@@ -115,7 +123,14 @@ describe('tokens as Microsoft issues them', () => {
 
   it('an app-only token has roles, the service principal as oid and sub, and no user claims', async () => {
     const service = emu.scenario.apps.find((a) => a.clientId === DEFAULT_IDS.serviceApp)!;
-    const body = (await emu.token({ grant_type: 'client_credentials', client_id: service.clientId, client_secret: service.secrets[0]!.value, scope: 'https://ps.outlook.com/.default' })).json<Record<string, unknown>>();
+    const body = (
+      await emu.token({
+        grant_type: 'client_credentials',
+        client_id: service.clientId,
+        client_secret: service.secrets[0]!.value,
+        scope: 'https://ps.outlook.com/.default',
+      })
+    ).json<Record<string, unknown>>();
     assert.deepEqual(Object.keys(body), ['token_type', 'expires_in', 'ext_expires_in', 'access_token']);
     const claims = decodeJwt(String(body.access_token));
     assert.equal(claims.aud, 'https://ps.outlook.com');

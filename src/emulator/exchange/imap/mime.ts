@@ -192,7 +192,13 @@ function parseNode(raw: Buffer, start: number, end: number, depth: number, budge
     const ct = parseParameterized(ctRaw);
     const slash = ct.value.indexOf('/');
     const t = slash > 0 ? ct.value.slice(0, slash).trim().toLowerCase() : '';
-    const s = slash > 0 ? ct.value.slice(slash + 1).trim().toLowerCase() : '';
+    const s =
+      slash > 0
+        ? ct.value
+            .slice(slash + 1)
+            .trim()
+            .toLowerCase()
+        : '';
     if (/^[a-z0-9!#$&^_.+-]+$/.test(t) && /^[a-z0-9!#$&^_.+-]+$/.test(s)) {
       type = t;
       subtype = s;
@@ -203,7 +209,13 @@ function parseNode(raw: Buffer, start: number, end: number, depth: number, budge
   const dispRaw = field(fields, 'content-disposition');
   const disp = dispRaw !== null ? parseParameterized(dispRaw) : null;
   const langRaw = field(fields, 'content-language');
-  const language = langRaw !== null ? stripComments(langRaw).split(',').map((l) => l.trim()).filter(Boolean) : null;
+  const language =
+    langRaw !== null
+      ? stripComments(langRaw)
+          .split(',')
+          .map((l) => l.trim())
+          .filter(Boolean)
+      : null;
   const encodingRaw = field(fields, 'content-transfer-encoding');
   const node: MimeNode = {
     start,
@@ -470,7 +482,10 @@ function parseAddresses(value: string): Address[] {
         adl = spec.slice(0, colon);
         spec = spec.slice(colon + 1);
       }
-      const name = phrase.map((t) => t.text).join(' ').trim();
+      const name = phrase
+        .map((t) => t.text)
+        .join(' ')
+        .trim();
       out.push({ name: name || null, adl, ...splitAddrSpec(spec) });
     } else if (phrase.length > 0) {
       const spec = phrase.map((t) => (t.kind === 'word' && t.quoted ? `"${t.text}"` : t.text)).join('');
@@ -498,7 +513,10 @@ function parseAddresses(value: string): Address[] {
         continue;
       }
       if (t.text === ':' && !inGroup && angle === null) {
-        const name = phrase.map((p) => p.text).join(' ').trim();
+        const name = phrase
+          .map((p) => p.text)
+          .join(' ')
+          .trim();
         out.push({ name: null, adl: null, mailbox: name, host: null });
         phrase = [];
         inGroup = true;

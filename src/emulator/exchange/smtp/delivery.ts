@@ -94,7 +94,8 @@ export function addressesOf(value: string): string[] {
     } else if ((c === ',' || c === ';') && !angle) {
       items.push(current);
       current = '';
-    } else if (c === ':' && !angle) current = ''; // a group's name
+    } else if (c === ':' && !angle)
+      current = ''; // a group's name
     else current += c;
   }
   items.push(current);

@@ -69,8 +69,7 @@ export const SMTP = {
     '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.', // [O] email-oauth2-proxy #193
   smtpAuthDisabledMailbox:
     '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.', // [O] (reference 4.4)
-  securityDefaults:
-    "535 5.7.139 Authentication unsuccessful, user is locked by your organization's security defaults policy. Contact your administrator.", // [O] (reference 8.5)
+  securityDefaults: "535 5.7.139 Authentication unsuccessful, user is locked by your organization's security defaults policy. Contact your administrator.", // [O] (reference 8.5)
   basicAuthDisabled: '535 5.7.139 Authentication unsuccessful, basic authentication is disabled.', // [O] nina-ground-station #17
 
   // Transactions -----------------------------------------------------------------------------

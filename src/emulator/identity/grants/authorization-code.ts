@@ -32,8 +32,7 @@ export async function redeemAuthorizationCode(ctx: TokenRequestContext): Promise
 
   if (record.codeChallenge !== undefined) {
     const verifier = form.get('code_verifier') ?? '';
-    const expected =
-      record.codeChallengeMethod === 'S256' ? createHash('sha256').update(verifier).digest('base64url') : verifier;
+    const expected = record.codeChallengeMethod === 'S256' ? createHash('sha256').update(verifier).digest('base64url') : verifier;
     if (verifier === '' || expected !== record.codeChallenge) throw new AadError(501481);
   }
 

@@ -56,11 +56,7 @@ export async function authenticateUserFlowClient(ctx: TokenRequestContext, app: 
 }
 
 /** What stops a user's tokens however they ask: disabled, blocked, revoked, MFA. */
-export function checkUserMayGetTokens(
-  ctx: TokenRequestContext,
-  user: User,
-  options: { resource: ResourceId; amr: string[]; grantIssuedAtMs?: number },
-): void {
+export function checkUserMayGetTokens(ctx: TokenRequestContext, user: User, options: { resource: ResourceId; amr: string[]; grantIssuedAtMs?: number }): void {
   if (!user.accountEnabled) throw new AadError(50057);
   if (user.locked) throw new AadError(50053);
   if (user.blockedByConditionalAccess) throw new AadError(53003);

@@ -21,7 +21,12 @@ export async function redeemDeviceCode(ctx: TokenRequestContext): Promise<TokenR
   const appidacr = await authenticateUserFlowClient(ctx, app, app.publicClient);
   const user = state.findUserById(record.signIn.userId);
   if (!user) throw new AadError(70018);
-  const chosen = chooseResource({ directives: new Set(record.directives), permissions: record.permissions, defaults: [] }, record.permissions, state.scenario.settings.multipleResources === 'first-wins', record.permissions.map((p) => p.scope).join(' '));
+  const chosen = chooseResource(
+    { directives: new Set(record.directives), permissions: record.permissions, defaults: [] },
+    record.permissions,
+    state.scenario.settings.multipleResources === 'first-wins',
+    record.permissions.map((p) => p.scope).join(' '),
+  );
   // Consent given on the verification page can have been withdrawn since.
   if (missingConsent(state.scenario, app, user, chosen.permissions).length > 0) {
     throw new AadError(65001, { appId: app.clientId, appName: app.displayName });

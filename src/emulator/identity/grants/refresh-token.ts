@@ -68,4 +68,3 @@ export async function redeemRefreshToken(ctx: TokenRequestContext): Promise<Toke
     grantIssuedAtMs: record.grantIssuedAtMs,
   });
 }
-

@@ -7,20 +7,25 @@ export function adminConsentPage(o: { action: string; ctx: string; appName: stri
   return layout({
     title: 'Permissions requested',
     body: html`<form method="post" action="${o.action}" id="adminConsent">
-${hidden('ctx', o.ctx)}
-<div class="identity" id="displayName">${o.upn}</div>
-<h1>Permissions requested</h1>
-<p>Accept for your organization</p>
-<p><strong id="appName">${o.appName}</strong><br><small>unverified</small></p>
-<p>This app would like to:</p>
-<ul class="permissions" id="permissions">
-${o.permissions.map((p) => html`<li>${p.title}<small>${p.scope}</small></li>
-`)}</ul>
-<p><small>If you accept, this app will get access to the specified resources for all users in your organization. No one else will be prompted to review these permissions.</small></p>
-<div class="buttons">
-<button type="submit" name="action" value="cancel" id="idBtn_Back">Cancel</button>
-<button type="submit" name="action" value="accept" class="primary" id="idBtn_Accept">Accept</button>
-</div>
-</form>`,
+      ${hidden('ctx', o.ctx)}
+      <div class="identity" id="displayName">${o.upn}</div>
+      <h1>Permissions requested</h1>
+      <p>Accept for your organization</p>
+      <p><strong id="appName">${o.appName}</strong><br /><small>unverified</small></p>
+      <p>This app would like to:</p>
+      <ul class="permissions" id="permissions">
+        ${o.permissions.map((p) => html`<li>${p.title}<small>${p.scope}</small></li> `)}
+      </ul>
+      <p>
+        <small
+          >If you accept, this app will get access to the specified resources for all users in your organization. No one else will be prompted to review these
+          permissions.</small
+        >
+      </p>
+      <div class="buttons">
+        <button type="submit" name="action" value="cancel" id="idBtn_Back">Cancel</button>
+        <button type="submit" name="action" value="accept" class="primary" id="idBtn_Accept">Accept</button>
+      </div>
+    </form>`,
   });
 }

@@ -11,8 +11,8 @@ export interface ListedPermission {
 
 function permissionList(permissions: ListedPermission[]) {
   return html`<ul class="permissions" id="permissions">
-${permissions.map((p) => html`<li>${p.title}<small>${p.scope}</small></li>
-`)}</ul>`;
+    ${permissions.map((p) => html`<li>${p.title}<small>${p.scope}</small></li> `)}
+  </ul>`;
 }
 
 export function consentPage(o: {
@@ -27,19 +27,24 @@ export function consentPage(o: {
   return layout({
     title: 'Permissions requested',
     body: html`<form method="post" action="${o.action}" id="consent">
-${hidden('ctx', o.ctx)}
-<div class="identity" id="displayName">${o.upn}</div>
-<h1>Permissions requested</h1>
-<p><strong id="appName">${o.appName}</strong><br><small>unverified</small></p>
-<p>This app would like to:</p>
-${permissionList(o.permissions)}
-${o.offerOrgConsent ? html`<div class="check"><input type="checkbox" name="orgConsent" id="orgConsent" value="true"><label for="orgConsent">Consent on behalf of your organization</label></div>` : ''}
-<p><small>Accepting these permissions means that you allow this app to use your data as specified in their terms of service and privacy statement. You can change these permissions at https://myapps.microsoft.com.</small></p>
-<div class="buttons">
-<button type="submit" name="action" value="cancel" id="idBtn_Back">Cancel</button>
-<button type="submit" name="action" value="accept" class="primary" id="idBtn_Accept">Accept</button>
-</div>
-</form>`,
+      ${hidden('ctx', o.ctx)}
+      <div class="identity" id="displayName">${o.upn}</div>
+      <h1>Permissions requested</h1>
+      <p><strong id="appName">${o.appName}</strong><br /><small>unverified</small></p>
+      <p>This app would like to:</p>
+      ${permissionList(o.permissions)}
+      ${o.offerOrgConsent ? html`<div class="check"><input type="checkbox" name="orgConsent" id="orgConsent" value="true" /><label for="orgConsent">Consent on behalf of your organization</label></div>` : ''}
+      <p>
+        <small
+          >Accepting these permissions means that you allow this app to use your data as specified in their terms of service and privacy statement. You can
+          change these permissions at https://myapps.microsoft.com.</small
+        >
+      </p>
+      <div class="buttons">
+        <button type="submit" name="action" value="cancel" id="idBtn_Back">Cancel</button>
+        <button type="submit" name="action" value="accept" class="primary" id="idBtn_Accept">Accept</button>
+      </div>
+    </form>`,
   });
 }
 
@@ -48,14 +53,17 @@ export function adminApprovalPage(o: { action: string; ctx: string; appName: str
   return layout({
     title: 'Need admin approval',
     body: html`<form method="post" action="${o.action}" id="adminApproval">
-${hidden('ctx', o.ctx)}
-<div class="identity" id="displayName">${o.upn}</div>
-<h1>Need admin approval</h1>
-<p><strong id="appName">${o.appName}</strong><br><small>unverified</small></p>
-<p>${o.appName} needs permission to access resources in your organization that only an admin can grant. Please ask an admin to grant permission to this app before you can use it.</p>
-${o.permissions.length > 0 ? permissionList(o.permissions) : ''}
-<p>Have an admin account? Sign in with that account to grant consent for your organization.</p>
-<div class="buttons"><button type="submit" name="action" value="back" id="idBtn_Back">Return to the application without granting consent</button></div>
-</form>`,
+      ${hidden('ctx', o.ctx)}
+      <div class="identity" id="displayName">${o.upn}</div>
+      <h1>Need admin approval</h1>
+      <p><strong id="appName">${o.appName}</strong><br /><small>unverified</small></p>
+      <p>
+        ${o.appName} needs permission to access resources in your organization that only an admin can grant. Please ask an admin to grant permission to this app
+        before you can use it.
+      </p>
+      ${o.permissions.length > 0 ? permissionList(o.permissions) : ''}
+      <p>Have an admin account? Sign in with that account to grant consent for your organization.</p>
+      <div class="buttons"><button type="submit" name="action" value="back" id="idBtn_Back">Return to the application without granting consent</button></div>
+    </form>`,
   });
 }

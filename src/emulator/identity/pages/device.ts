@@ -6,14 +6,14 @@ export function deviceCodePage(o: { action: string; code?: string; error?: { mes
   return layout({
     title: 'Enter code',
     body: html`<form method="post" action="${o.action}" id="deviceCode">
-<h1>Enter code</h1>
-<p>Enter the code displayed on your app or device.</p>
-${o.error ? html`<div class="error" id="otcError" role="alert">${o.error.message}</div>` : ''}
-<label for="otc">Code</label>
-<input type="text" name="otc" id="otc" value="${o.code ?? ''}" autocomplete="off" spellcheck="false" maxlength="64" autofocus>
-<div class="buttons"><button type="submit" class="primary" id="idSIButton9">Next</button></div>
-${o.error ? html`<div class="details" id="errorDetails">${o.error.detail}</div>` : ''}
-</form>`,
+      <h1>Enter code</h1>
+      <p>Enter the code displayed on your app or device.</p>
+      ${o.error ? html`<div class="error" id="otcError" role="alert">${o.error.message}</div>` : ''}
+      <label for="otc">Code</label>
+      <input type="text" name="otc" id="otc" value="${o.code ?? ''}" autocomplete="off" spellcheck="false" maxlength="64" autofocus />
+      <div class="buttons"><button type="submit" class="primary" id="idSIButton9">Next</button></div>
+      ${o.error ? html`<div class="details" id="errorDetails">${o.error.detail}</div>` : ''}
+    </form>`,
   });
 }
 
@@ -21,8 +21,8 @@ export function deviceDonePage(o: { appName: string; upn: string }): RenderedPag
   return layout({
     title: 'Microsoft',
     body: html`<div class="identity">${o.upn}</div>
-<h1>${o.appName}</h1>
-<p id="message">You have signed in to the ${o.appName} application on your device. You may now close this window.</p>`,
+      <h1>${o.appName}</h1>
+      <p id="message">You have signed in to the ${o.appName} application on your device. You may now close this window.</p>`,
   });
 }
 
@@ -30,7 +30,7 @@ export function deviceDeclinedPage(o: { appName: string; detail: string }): Rend
   return layout({
     title: 'Microsoft',
     body: html`<h1>${o.appName}</h1>
-<p id="message">You did not sign in to the ${o.appName} application on your device. You may now close this window.</p>
-<div class="details" id="errorDetails">${o.detail}</div>`,
+      <p id="message">You did not sign in to the ${o.appName} application on your device. You may now close this window.</p>
+      <div class="details" id="errorDetails">${o.detail}</div>`,
   });
 }

@@ -8,10 +8,10 @@ export function formPostPage(o: { action: string; fields: [string, string][] }):
   return layout({
     title: 'Working...',
     body: html`<form method="post" action="${o.action}" id="response">
-${o.fields.map(([name, value]) => hidden(name, value))}
-<noscript><p>Script is disabled. Click Submit to continue.</p></noscript>
-<div class="buttons"><button type="submit" class="primary" id="idSubmit">Submit</button></div>
-</form>`,
+      ${o.fields.map(([name, value]) => hidden(name, value))}
+      <noscript><p>Script is disabled. Click Submit to continue.</p></noscript>
+      <div class="buttons"><button type="submit" class="primary" id="idSubmit">Submit</button></div>
+    </form>`,
     scripts: [SUBMIT],
   });
 }

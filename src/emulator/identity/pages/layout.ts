@@ -35,7 +35,7 @@ export function html(strings: TemplateStringsArray, ...values: Interpolated[]): 
 }
 
 export function hidden(name: string, value: string): Html {
-  return html`<input type="hidden" name="${name}" value="${value}">`;
+  return html`<input type="hidden" name="${name}" value="${value}" />`;
 }
 
 const LOGO = new Html(
@@ -90,22 +90,20 @@ export function scriptHash(script: string): string {
 export function layout(options: LayoutOptions): RenderedPage {
   const scripts = options.scripts ?? [];
   const page = html`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="none">
-<title>${options.title}</title>
-<style>${new Html(STYLE)}</style>
-</head>
-<body>
-<main>
-${LOGO}
-${options.body}
-</main>
-${scripts.map((s) => new Html(`<script>${s}</script>`))}
-</body>
-</html>
-`;
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="robots" content="none" />
+        <title>${options.title}</title>
+        <style>
+          ${new Html(STYLE)}
+        </style>
+      </head>
+      <body>
+        <main>${LOGO} ${options.body}</main>
+        ${scripts.map((s) => new Html(`<script>${s}</script>`))}
+      </body>
+    </html> `;
   return { html: page.text, scriptHashes: scripts.map(scriptHash) };
 }

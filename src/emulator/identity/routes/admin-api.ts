@@ -164,7 +164,11 @@ export function registerAdminApi(app: FastifyInstance, state: IdentityState, ext
     return send(reply, state.failures);
   });
 
-  const outageBody = z.object({ endpoint: z.enum(['token', 'devicecode', 'any']).default('token'), kind: z.enum(['http500', 'garbage', 'hang']), times: z.number().int().positive().optional() });
+  const outageBody = z.object({
+    endpoint: z.enum(['token', 'devicecode', 'any']).default('token'),
+    kind: z.enum(['http500', 'garbage', 'hang']),
+    times: z.number().int().positive().optional(),
+  });
   app.get('/_emulator/outages', async (_request, reply) => send(reply, state.outages));
   app.post('/_emulator/outages', async (request, reply) => {
     const body = parse(outageBody, request.body);
@@ -182,9 +186,7 @@ export function registerAdminApi(app: FastifyInstance, state: IdentityState, ext
     return send(reply, sc.settings);
   });
 
-  app.get('/_emulator/keys', async (_request, reply) =>
-    send(reply, { kid: state.signingKey.kid, alg: 'RS256', publicKeyPem: state.signingKey.publicKeyPem }),
-  );
+  app.get('/_emulator/keys', async (_request, reply) => send(reply, { kid: state.signingKey.kid, alg: 'RS256', publicKeyPem: state.signingKey.publicKeyPem }));
 
   // RFC 7662-style introspection on the emulator's clock, for resource servers such as Dovecot.
   app.post('/_emulator/introspect', async (request, reply) => {

@@ -87,6 +87,12 @@ async function adminConsent(web: Web, classic: boolean): Promise<Outcome> {
 }
 
 export function registerAdminConsentRoutes(app: FastifyInstance, state: IdentityState): void {
-  app.get('/:tenant/v2.0/adminconsent', pageRoute(state, (web) => adminConsent(web, false)));
-  app.get('/:tenant/adminconsent', pageRoute(state, (web) => adminConsent(web, true)));
+  app.get(
+    '/:tenant/v2.0/adminconsent',
+    pageRoute(state, (web) => adminConsent(web, false)),
+  );
+  app.get(
+    '/:tenant/adminconsent',
+    pageRoute(state, (web) => adminConsent(web, true)),
+  );
 }

@@ -71,8 +71,7 @@ async function authorize(web: Web, tenant: string): Promise<Outcome> {
 
   let responseMode: ResponseMode = 'query';
   let stateValue: string | undefined;
-  const redirectError = (err: AadError): Outcome =>
-    appResponse({ redirectUri: client.redirectUri, responseMode }, errorFields(web, err, stateValue));
+  const redirectError = (err: AadError): Outcome => appResponse({ redirectUri: client.redirectUri, responseMode }, errorFields(web, err, stateValue));
   try {
     stateValue = lenient(params, 'state');
     const rawType = params.get('response_type');
@@ -185,8 +184,14 @@ export function registerAuthorizeRoutes(app: FastifyInstance, state: IdentitySta
     ['/:tenant/Consent/Set', handleConsent],
   ];
   for (const [path, handler] of posts) {
-    app.post(path, pageRoute(state, (web) => handler(web, formBody(web.request))));
-    app.get(path, pageRoute(state, async (web) => staleRequestOutcome(web)));
+    app.post(
+      path,
+      pageRoute(state, (web) => handler(web, formBody(web.request))),
+    );
+    app.get(
+      path,
+      pageRoute(state, async (web) => staleRequestOutcome(web)),
+    );
   }
 
   const logoutHandler = pageRoute(state, logout);

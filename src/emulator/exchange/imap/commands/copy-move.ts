@@ -28,7 +28,11 @@ async function transfer(conn: ImapConnection, cmd: ImapCommand, move: boolean): 
   const pairs = uids.length > 0 ? await data.copy(view.folder.name, uids, dest.name) : [];
   const copyuid = `[COPYUID ${dest.uidValidity} ${formatUidSet(pairs.map((p) => p[0]))} ${formatUidSet(pairs.map((p) => p[1]))}]`;
   if (!move) return conn.ok(cmd.tag, `${copyuid} ${IMAP.completed('COPY')}`);
-  if (pairs.length > 0) await data.expunge(view.folder.name, pairs.map((p) => p[0]));
+  if (pairs.length > 0)
+    await data.expunge(
+      view.folder.name,
+      pairs.map((p) => p[0]),
+    );
   conn.out.line(`* OK ${copyuid}`);
   conn.ok(cmd.tag, IMAP.completed('MOVE'));
 }

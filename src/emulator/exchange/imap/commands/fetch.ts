@@ -15,8 +15,7 @@ import { SELECTED, type CommandSpec, type ImapCommand } from './types.ts';
 type SimpleItem = 'FLAGS' | 'UID' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT';
 
 type FetchItem =
-  | { kind: SimpleItem }
-  | { kind: 'section'; peek: boolean; section: Section; label: string; partial: { start: number; length: number } | undefined };
+  { kind: SimpleItem } | { kind: 'section'; peek: boolean; section: Section; label: string; partial: { start: number; length: number } | undefined };
 
 const SIMPLE = new Set<string>(['FLAGS', 'UID', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODYSTRUCTURE', 'BODY', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
 const MACROS: Record<string, SimpleItem[]> = {
@@ -117,7 +116,11 @@ function needsFile(items: readonly FetchItem[], cached: CachedMessage | undefine
 
 /** Whether the items need the parsed structure at all (BODY[] and RFC822 alone do not). */
 function needsStructure(items: readonly FetchItem[]): boolean {
-  return items.some((i) => (i.kind === 'section' ? i.section.path.length > 0 || i.section.text !== '' : i.kind !== 'FLAGS' && i.kind !== 'UID' && i.kind !== 'INTERNALDATE' && i.kind !== 'RFC822.SIZE' && i.kind !== 'RFC822'));
+  return items.some((i) =>
+    i.kind === 'section'
+      ? i.section.path.length > 0 || i.section.text !== ''
+      : i.kind !== 'FLAGS' && i.kind !== 'UID' && i.kind !== 'INTERNALDATE' && i.kind !== 'RFC822.SIZE' && i.kind !== 'RFC822',
+  );
 }
 
 function setsSeen(items: readonly FetchItem[]): boolean {
