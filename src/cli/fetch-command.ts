@@ -8,12 +8,11 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { resolveGrant } from '../identity/grants.ts';
-import { Pop3Client, Pop3Error } from '../pop3/index.ts';
-import { openImap } from '../imap/index.ts';
+import { openMailSource, type MailContext } from '../transport/open.ts';
+import type { MailSource } from '../transport/types.ts';
 import { EXIT } from './exit-codes.ts';
-import { openIdentity, runIdentityCommand, type IdentityContext } from './identity-context.ts';
+import { openIdentity, runIdentityCommand } from './identity-context.ts';
 
 interface FetchFlags {
   config?: string;
@@ -78,87 +77,43 @@ async function save(dir: string, name: string, message: Readable): Promise<numbe
   return size;
 }
 
-async function caOf(ctx: IdentityContext, mailbox: string): Promise<string | undefined> {
-  const { cloud } = resolveGrant(ctx.loaded, mailbox);
-  return cloud.caFile ? readFile(cloud.caFile, 'utf8') : undefined;
+/** The file name fetch has always given a message: POP3's UIDL; IMAP's `<uidValidity>-<uid>`. */
+function fileNameOf(protocol: 'pop' | 'imap', id: string): string {
+  return fileName(protocol === 'imap' ? id.replace(':', '-') : id);
 }
 
-async function fetchPop(ctx: IdentityContext, mailbox: string, options: FetchOptions): Promise<number> {
-  const grant = resolveGrant(ctx.loaded, mailbox);
-  const endpoint = grant.cloud.pop;
-  const ca = await caOf(ctx, mailbox);
-  for (let attempt = 0; ; attempt++) {
-    const client = await Pop3Client.connect({ host: endpoint.host, port: endpoint.port, security: endpoint.security, ...(ca ? { ca } : {}) });
-    try {
-      const token = await ctx.provider.getAccessToken(grant.address, 'pop');
-      try {
-        await client.authXoauth2(grant.address, token);
-      } catch (err) {
-        // One refresh-and-retry: the server may have refused a token that still looked fresh to us.
-        if (attempt === 0 && err instanceof Pop3Error && err.code === 'auth') {
-          ctx.provider.invalidate(grant.address, 'pop', token);
-          continue;
-        }
-        throw err;
-      }
-      return await download(client, options);
-    } finally {
-      client.close();
-    }
-  }
-}
-
-async function download(client: Pop3Client, options: FetchOptions): Promise<number> {
+async function download(source: MailSource, options: FetchOptions): Promise<number> {
   const dir = options.dir;
   const have = new Set(await readdir(dir));
-  const wanted = (await client.uidl()).filter((u) => !have.has(fileName(u.uid)));
-  const progress = new Progress(wanted.length, options.progress ?? false);
-  const names = new Map(wanted.map((u) => [u.n, fileName(u.uid)]));
-  await client.retrMany(
-    wanted.map((u) => u.n),
-    async (n, message) => {
-      const name = names.get(n)!;
-      progress.add(await save(dir, name, message));
-      options.onFile?.(join(dir, name));
-    },
-  );
-  if (options.delete) for (const u of wanted) await client.dele(u.n);
-  await client.quit();
-  return wanted.length;
-}
-
-async function fetchImap(ctx: IdentityContext, mailbox: string, options: FetchOptions): Promise<number> {
-  const dir = options.dir;
-  const imap = await openImap(ctx, mailbox);
-  try {
-    const lock = await imap.getMailboxLock('INBOX');
-    try {
-      const status = imap.mailbox;
-      const validity = status ? String(status.uidValidity) : '0';
-      const have = new Set(await readdir(dir));
-      const uids = ((await imap.search({ all: true }, { uid: true })) || []).filter((uid) => !have.has(fileName(`${validity}-${uid}`)));
-      const progress = new Progress(uids.length, options.progress ?? false);
-      for (const uid of uids) {
-        const { content } = await imap.download(String(uid), undefined, { uid: true });
-        if (!content) throw new Error(`the server sent no content for message UID ${uid}`);
-        const name = fileName(`${validity}-${uid}`);
-        progress.add(await save(dir, name, content));
-        options.onFile?.(join(dir, name));
-      }
-      if (options.delete && uids.length > 0) await imap.messageDelete(uids, { uid: true });
-      return uids.length;
-    } finally {
-      lock.release();
-    }
-  } finally {
-    await imap.logout().catch(() => imap.close());
-  }
+  // A message whose file exists is not new, whatever the server says (the files are the checkpoint).
+  const { messages } = await source.listNew({ known: (id) => have.has(fileNameOf(options.protocol, id)) });
+  const ids = messages.map((m) => m.id);
+  const progress = new Progress(ids.length, options.progress ?? false);
+  await source.readEach(ids, async (id, message) => {
+    const name = fileNameOf(options.protocol, id);
+    progress.add(await save(dir, name, message));
+    options.onFile?.(join(dir, name));
+  });
+  // Only once every file is on disk.
+  if (options.delete && ids.length > 0) await source.markDone(ids, { kind: 'delete' });
+  return ids.length;
 }
 
 /** Copies the mailbox's new messages into `options.dir`; returns how many were written. */
-export async function fetchMailbox(ctx: IdentityContext, mailbox: string, options: FetchOptions): Promise<number> {
+export async function fetchMailbox(ctx: MailContext, mailbox: string, options: FetchOptions): Promise<number> {
   await mkdir(options.dir, { recursive: true });
-  return options.protocol === 'pop' ? fetchPop(ctx, mailbox, options) : fetchImap(ctx, mailbox, options);
+  const source = await openMailSource(ctx, mailbox, options.protocol);
+  let count: number;
+  try {
+    count = await download(source, options);
+  } catch (err) {
+    // The first error is the one to report.
+    await source.close().catch(() => {});
+    throw err;
+  }
+  // POP3 applies the deletions here (QUIT); a failure to do so is a failure of the fetch.
+  await source.close();
+  return count;
 }
 
 export function registerFetchCommand(program: Command): void {

@@ -1,13 +1,13 @@
 // What the identity commands share: the configuration, the token store with its key, the token
 // provider; and one place that turns their errors into a message and an exit code.
 import { join } from 'node:path';
-import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.ts';
-import { TokenError } from '../identity/token-errors.ts';
+import { loadConfig, type LoadedConfig } from '../config/load.ts';
+import { isMailbridgeError } from '../errors.ts';
 import { TokenProvider } from '../identity/token-provider.ts';
 import { loadKey } from '../store/encryption.ts';
 import { SqliteTokenStore } from '../store/sqlite-token-store.ts';
-import { TokenStoreError, type TokenStore } from '../store/token-store.ts';
-import { EXIT } from './exit-codes.ts';
+import type { TokenStore } from '../store/token-store.ts';
+import { EXIT, exitCodeFor } from './exit-codes.ts';
 
 export interface IdentityContext {
   loaded: LoadedConfig;
@@ -38,20 +38,10 @@ export async function runIdentityCommand(name: string, body: () => Promise<numbe
   try {
     code = (await body()) ?? EXIT.ok;
   } catch (err) {
-    const say = (message: string) => process.stderr.write(`mailbridge ${name}: ${message}\n`);
-    if (err instanceof ConfigError) {
-      say(err.message);
-      code = EXIT.config;
-    } else if (err instanceof TokenError) {
-      say(err.message);
-      code = err.code === 'needs_sign_in' ? EXIT.needsSignIn : err.code === 'unavailable' ? EXIT.unavailable : EXIT.config;
-    } else if (err instanceof TokenStoreError) {
-      say(err.message);
-      code = EXIT.store;
-    } else {
-      say(`unexpected failure: ${(err as Error).message}`);
-      code = EXIT.failure;
-    }
+    // mailbridge's own errors say what happened and never hold a token; anything else is a bug.
+    const message = isMailbridgeError(err) ? err.message : `unexpected failure: ${(err as Error).message}`;
+    process.stderr.write(`mailbridge ${name}: ${message}\n`);
+    code = exitCodeFor(err);
   }
   process.exit(code);
 }

@@ -17,17 +17,17 @@ import { CLOUD_NAMES, type CloudName } from '../config/clouds.ts';
 import { defaultConfigPath } from '../config/load.ts';
 import { configSchema, type GrantType, type Protocol } from '../config/schema.ts';
 import { isGuid, validateConfig } from '../config/validate.ts';
-import { EXIT } from './exit-codes.ts';
+import { MailbridgeError } from '../errors.ts';
+import { exitCodeFor } from './exit-codes.ts';
 import { setupGuide, type SetupScenario } from './setup-guide.ts';
 
-type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+/** Why init wrote nothing; the exit code follows from the code (exit-codes.ts). */
+export type InitErrorCode = 'usage' | 'exists' | 'config_invalid' | 'unreachable' | 'unavailable' | 'cancelled';
 
-export class InitError extends Error {
-  readonly exitCode: ExitCode;
-  constructor(message: string, exitCode: ExitCode) {
-    super(message);
+export class InitError extends MailbridgeError<InitErrorCode> {
+  constructor(message: string, code: InitErrorCode) {
+    super(code, message);
     this.name = 'InitError';
-    this.exitCode = exitCode;
   }
 }
 
@@ -76,7 +76,7 @@ async function exists(path: string): Promise<boolean> {
 async function refuseExisting(paths: string[], force: boolean): Promise<void> {
   if (force) return;
   for (const path of paths) {
-    if (await exists(path)) throw new InitError(`${path} already exists; nothing was written. Pass --force to replace it.`, EXIT.config);
+    if (await exists(path)) throw new InitError(`${path} already exists; nothing was written. Pass --force to replace it.`, 'exists');
   }
 }
 
@@ -95,7 +95,7 @@ async function writePrivateFiles(files: PrivateFile[], force: boolean): Promise<
       try {
         await writeFile(file.path, file.content, { mode: 0o600, flag: 'wx' });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new InitError(`${file.path} already exists; pass --force to replace it.`, EXIT.config);
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new InitError(`${file.path} already exists; pass --force to replace it.`, 'exists');
         throw err;
       }
       continue;
@@ -227,7 +227,7 @@ function fetchJson(url: string, caPem: string, caFile: string): Promise<unknown>
           reject(
             new InitError(
               `${url} answered HTTP ${res.statusCode ?? '?'}; give the identity URL that mailbridge emulator printed (https://localhost:<port>)`,
-              EXIT.unavailable,
+              'unavailable',
             ),
           );
           return;
@@ -238,7 +238,7 @@ function fetchJson(url: string, caPem: string, caFile: string): Promise<unknown>
           size += chunk.length;
           if (size > MAX_SCENARIO_BYTES) {
             req.destroy();
-            reject(new InitError(`${url} sent more than ${MAX_SCENARIO_BYTES / 1024 / 1024} MiB; that is not an emulator scenario`, EXIT.unavailable));
+            reject(new InitError(`${url} sent more than ${MAX_SCENARIO_BYTES / 1024 / 1024} MiB; that is not an emulator scenario`, 'unavailable'));
             return;
           }
           chunks.push(chunk);
@@ -247,17 +247,17 @@ function fetchJson(url: string, caPem: string, caFile: string): Promise<unknown>
           try {
             resolvePromise(JSON.parse(Buffer.concat(chunks).toString('utf8')));
           } catch {
-            reject(new InitError(`${url} did not answer with JSON; give the identity URL that mailbridge emulator printed`, EXIT.config));
+            reject(new InitError(`${url} did not answer with JSON; give the identity URL that mailbridge emulator printed`, 'config_invalid'));
           }
         });
-        res.on('error', (err) => reject(new InitError(`cannot fetch ${url}: ${err.message}`, EXIT.unavailable)));
+        res.on('error', (err) => reject(new InitError(`cannot fetch ${url}: ${err.message}`, 'unreachable')));
       },
     );
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${FETCH_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
     req.on('error', (err: NodeJS.ErrnoException) => {
       const why =
         err.name === 'AbortError' || err.name === 'TimeoutError' ? `no answer within ${FETCH_TIMEOUT_MS / 1000} s` : describeFetchError(err, url, caFile);
-      reject(new InitError(`cannot fetch ${url}: ${why}`, EXIT.unavailable));
+      reject(new InitError(`cannot fetch ${url}: ${why}`, 'unreachable'));
     });
     req.end();
   });
@@ -268,10 +268,10 @@ function scenarioUrl(identity: string): string {
   try {
     url = new URL(identity);
   } catch {
-    throw new InitError(`--emulator must be the identity URL that mailbridge emulator printed (https://localhost:<port>), not "${identity}"`, EXIT.usage);
+    throw new InitError(`--emulator must be the identity URL that mailbridge emulator printed (https://localhost:<port>), not "${identity}"`, 'usage');
   }
   if (url.protocol !== 'https:')
-    throw new InitError(`--emulator must be an https:// URL (the identity line mailbridge emulator printed), not "${identity}"`, EXIT.usage);
+    throw new InitError(`--emulator must be an https:// URL (the identity line mailbridge emulator printed), not "${identity}"`, 'usage');
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}/_emulator/scenario`;
 }
 
@@ -280,14 +280,14 @@ async function loadCa(flags: InitFlags, env: NodeJS.ProcessEnv): Promise<{ caPem
   if (!caFile) {
     throw new InitError(
       'the emulator uses its own CA; pass --ca <path printed by mailbridge emulator> (its "ca" line), or set NODE_EXTRA_CA_CERTS to it',
-      EXIT.usage,
+      'usage',
     );
   }
   const path = resolve(caFile);
   try {
     return { caPem: await readFile(path, 'utf8'), caFile: path };
   } catch (err) {
-    throw new InitError(`cannot read the CA file ${path}: ${(err as Error).message}; pass --ca <path printed by mailbridge emulator>`, EXIT.config);
+    throw new InitError(`cannot read the CA file ${path}: ${(err as Error).message}; pass --ca <path printed by mailbridge emulator>`, 'config_invalid');
   }
 }
 
@@ -311,13 +311,13 @@ export interface EmulatorConfig {
 export function emulatorConfig(scenario: LiveScenario, options: { configPath: string; caFile: string }): EmulatorConfig {
   const notes: string[] = [];
   const org = scenario.tenants.find((t) => t.kind === 'organization');
-  if (!org) throw new InitError('the emulator scenario has no organization tenant', EXIT.config);
+  if (!org) throw new InitError('the emulator scenario has no organization tenant', 'config_invalid');
   const orgTenant = org.domains[0]!;
   const consumer = scenario.tenants.find((t) => t.kind === 'consumers');
   const protocols: Protocol[] = ['imap', 'pop', 'smtp'];
 
   const desktop = scenario.apps.find((a) => a.publicClient && a.homeTenant === org.id) ?? scenario.apps.find((a) => a.publicClient);
-  if (!desktop) throw new InitError('the emulator scenario has no public client app (publicClient: true) to sign users in with', EXIT.config);
+  if (!desktop) throw new InitError('the emulator scenario has no public client app (publicClient: true) to sign users in with', 'config_invalid');
   const serviceSp = (clientId: string) => scenario.exchange.servicePrincipals.find((sp) => sp.appId === clientId && sp.tenant === org.id);
   const service = scenario.apps.find((a) => !a.publicClient && serviceSp(a.clientId) && a.certificates.some((c) => c.certPem && c.keyPem));
   const web = scenario.apps.find((a) => !a.publicClient && a !== service && a.redirectUris.web.length > 0 && a.secrets.some(unexpired));
@@ -399,14 +399,14 @@ async function initFromEmulator(flags: InitFlags, configPath: string, env: NodeJ
   const parsed = liveScenarioSchema.safeParse(await fetchJson(url, caPem, caFile));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new InitError(`${url} is not an emulator scenario (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'unexpected shape'})`, EXIT.config);
+    throw new InitError(`${url} is not an emulator scenario (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'unexpected shape'})`, 'config_invalid');
   }
   const { raw, files, notes } = emulatorConfig(parsed.data, { configPath, caFile });
   const problems = configProblems(raw);
   if (problems.length > 0) {
     throw new InitError(
       `the configuration made from the emulator's scenario is not valid:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`,
-      EXIT.config,
+      'config_invalid',
     );
   }
   // Certificate files first: the configuration names them.
@@ -449,7 +449,7 @@ class Prompter {
     this.tty = input.isTTY === true;
     this.errors = errors;
     const output = new Writable({
-      write: (chunk, _encoding, callback) => {
+      write: (chunk: Buffer, _encoding, callback) => {
         if (!this.muted) errors.write(chunk);
         callback();
       },
@@ -697,10 +697,10 @@ async function initInteractive(flags: InitFlags, configPath: string): Promise<vo
     }
   } catch (err) {
     if (err instanceof EndOfAnswers) {
-      if (prompter.cancelled) throw new InitError('cancelled; nothing was written.', EXIT.failure);
+      if (prompter.cancelled) throw new InitError('cancelled; nothing was written.', 'cancelled');
       throw new InitError(
         'stdin ended before every question was answered; nothing was written. Run it in a terminal, or pipe one answer per line.',
-        EXIT.usage,
+        'usage',
       );
     }
     throw err;
@@ -711,7 +711,7 @@ async function initInteractive(flags: InitFlags, configPath: string): Promise<vo
   const raw = candidate(answers);
   const problems = configProblems(raw);
   if (problems.length > 0)
-    throw new InitError(`the answers do not make a valid configuration:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, EXIT.config);
+    throw new InitError(`the answers do not make a valid configuration:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, 'config_invalid');
   await writePrivateFiles([{ path: configPath, content: configText(raw) }], force);
 
   const mailboxes = answers.mailboxes ?? [];
@@ -766,12 +766,12 @@ result is invalid, 4 the emulator could not be reached.`,
       const configPath = resolve(flags.config ?? defaultConfigPath());
       try {
         if (flags.emulator !== undefined) await initFromEmulator(flags, configPath, process.env);
-        else if (flags.ca !== undefined) throw new InitError('--ca goes with --emulator <identity-url>', EXIT.usage);
+        else if (flags.ca !== undefined) throw new InitError('--ca goes with --emulator <identity-url>', 'usage');
         else await initInteractive(flags, configPath);
       } catch (err) {
         if (!(err instanceof InitError)) throw err;
         process.stderr.write(`mailbridge init: ${err.message}\n`);
-        process.exitCode = err.exitCode;
+        process.exitCode = exitCodeFor(err);
       }
     });
 }

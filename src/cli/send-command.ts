@@ -1,8 +1,10 @@
-// `mailbridge send <mailbox>`: send a message through the mailbox (SMTP with a token from the
-// provider), from a file or from --subject and --body, for a person at a terminal.
+// `mailbridge send <mailbox>`: send a message through the mailbox (its MailSender: SMTP with a
+// token from the provider), from a file or from --subject and --body, for a person at a terminal.
+// Prints the Message-ID the message is kept under.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { sendMessage } from '../smtp/index.ts';
+import { composeMessage } from '../transport/compose.ts';
+import { openMailSender } from '../transport/open.ts';
 import { EXIT } from './exit-codes.ts';
 import { openIdentity, runIdentityCommand } from './identity-context.ts';
 
@@ -36,12 +38,18 @@ export function registerSendCommand(program: Command): void {
         const raw = file ? await readFile(file) : undefined;
         const ctx = await openIdentity(flags.config);
         try {
-          const info = await sendMessage(ctx, mailbox, {
-            to: flags.to,
-            ...(flags.cc ? { cc: flags.cc } : {}),
-            ...(raw ? { raw } : { subject: flags.subject ?? '', text: flags.body ?? '' }),
-          });
-          process.stdout.write(`${info.messageId ?? ''}\n`);
+          const sender = openMailSender(ctx, mailbox);
+          const message =
+            raw ??
+            (await composeMessage({
+              from: sender.mailbox,
+              to: flags.to,
+              ...(flags.cc ? { cc: flags.cc } : {}),
+              subject: flags.subject ?? '',
+              text: flags.body ?? '',
+            }));
+          const sent = await sender.send(message, { to: [...flags.to, ...(flags.cc ?? [])] });
+          process.stdout.write(`${sent.messageId}\n`);
           process.stderr.write(`Sent through ${mailbox} to ${[...flags.to, ...(flags.cc ?? [])].join(', ')}.\n`);
         } finally {
           await ctx.close();

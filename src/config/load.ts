@@ -7,14 +7,14 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CLOUDS, OUTLOOK_COM_SMTP, parseMailUrl, type Cloud, type CloudName } from './clouds.ts';
 import { configSchema, type AppConfig, type MailbridgeConfig, type SecretRef } from './schema.ts';
 import { validateConfig, type ConfigProblem } from './validate.ts';
+import { MailbridgeError } from '../errors.ts';
 
-export class ConfigError extends Error {
-  readonly code = 'config_invalid';
+export class ConfigError extends MailbridgeError<'config_invalid'> {
   readonly file: string;
   readonly problems: ConfigProblem[];
   constructor(file: string, problems: ConfigProblem[]) {
     const lines = problems.map((p) => `  ${p.path || '(file)'}: ${p.message}`);
-    super(`The configuration in ${file} has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}:\n${lines.join('\n')}`);
+    super('config_invalid', `The configuration in ${file} has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}:\n${lines.join('\n')}`);
     this.name = 'ConfigError';
     this.file = file;
     this.problems = problems;

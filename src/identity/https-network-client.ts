@@ -15,10 +15,13 @@ export interface HttpsNetworkClientOptions {
 /**
  * A failure of the identity endpoint below OAuth (no answer, too much, not JSON). An msal-node
  * AuthError, because msal-node passes those through unchanged and turns anything else into a
- * bare "network_error" that no longer says what happened.
+ * bare "network_error" that no longer says what happened. So it is the one error outside the
+ * MailbridgeError family (src/errors.ts): it never leaves the identity code, where
+ * classifyFailure (token-errors.ts) turns it into a TokenError 'unavailable'. 'timeout' and
+ * 'unreachable' are spelled as in the family.
  */
 export class IdentityEndpointError extends AuthError {
-  readonly code: 'timeout' | 'too_large' | 'not_json' | 'network';
+  readonly code: 'timeout' | 'too_large' | 'not_json' | 'unreachable';
   readonly url: string;
   constructor(code: IdentityEndpointError['code'], url: string, message: string) {
     super(code, '', message);
@@ -98,7 +101,7 @@ export class HttpsNetworkClient implements INetworkModule {
         req.destroy(new IdentityEndpointError('timeout', url, `${withoutQuery(url)} did not answer within ${timeoutMs} ms`));
       });
       req.on('error', (err) => {
-        reject(err instanceof IdentityEndpointError ? err : new IdentityEndpointError('network', url, `${withoutQuery(url)}: ${err.message}`));
+        reject(err instanceof IdentityEndpointError ? err : new IdentityEndpointError('unreachable', url, `${withoutQuery(url)}: ${err.message}`));
       });
       if (options?.body !== undefined) req.write(options.body);
       req.end();

@@ -1,16 +1,17 @@
 // Errors of the token provider, each with what to do: the grant needs a sign-in, the
 // configuration is wrong, or the identity service is (for now) unreachable.
 import { aadstsCodeOf, explainAadsts, type Explanation, type ExplanationContext } from './explanations.ts';
+import { MailbridgeError } from '../errors.ts';
 import { IdentityEndpointError } from './https-network-client.ts';
 
-export class TokenError extends Error {
-  readonly code: 'not_configured' | 'needs_sign_in' | 'broken_configuration' | 'unavailable';
+export type TokenErrorCode = 'not_configured' | 'needs_sign_in' | 'broken_configuration' | 'unavailable';
+
+export class TokenError extends MailbridgeError<TokenErrorCode> {
   readonly mailbox: string;
   readonly explanation?: Explanation;
-  constructor(code: TokenError['code'], mailbox: string, message: string, explanation?: Explanation) {
-    super(message);
+  constructor(code: TokenErrorCode, mailbox: string, message: string, explanation?: Explanation, options: { cause?: unknown } = {}) {
+    super(code, message, options);
     this.name = 'TokenError';
-    this.code = code;
     this.mailbox = mailbox;
     if (explanation) this.explanation = explanation;
   }

@@ -8,6 +8,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { ImapFlow, type Logger } from 'imapflow';
 import { decodeJwt } from 'jose';
 import type { MailEndpoint } from '../config/clouds.ts';
+import { MailbridgeError } from '../errors.ts';
 import { mailTlsOptions, scrub } from '../net/mail-tls.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { resolveGrant } from '../identity/grants.ts';
@@ -43,13 +44,12 @@ export type ImapErrorCode =
   /** TLS failed: an untrusted or mismatched certificate, STARTTLS refused. */
   | 'tls'
   /** No TCP connection, or it closed before the login finished. */
-  | 'connection'
+  | 'unreachable'
   | 'timeout'
   /** Anything else the server or imapflow said. */
   | 'protocol';
 
-export class ImapError extends Error {
-  readonly code: ImapErrorCode;
+export class ImapError extends MailbridgeError<ImapErrorCode> {
   readonly mailbox: string;
   readonly host: string;
   readonly port: number;
@@ -64,9 +64,8 @@ export class ImapError extends Error {
     message: string,
     extra: { response?: string; backoffMs?: number; cause?: unknown } = {},
   ) {
-    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    super(code, message, extra.cause === undefined ? {} : { cause: extra.cause });
     this.name = 'ImapError';
-    this.code = code;
     this.mailbox = mailbox;
     this.host = endpoint.host;
     this.port = endpoint.port;
@@ -154,7 +153,7 @@ function classify(err: unknown, mailbox: string, endpoint: MailEndpoint, token: 
     return { error: make('tls', `TLS with ${where} failed: ${detail}`), tokenRefused: false };
   }
   if (TIMEOUT_CODES.has(e.code ?? '')) return { error: make('timeout', `${where} did not answer in time (${detail})`), tokenRefused: false };
-  if (CONNECTION_CODES.has(e.code ?? '')) return { error: make('connection', `cannot talk to ${where}: ${detail}`), tokenRefused: false };
+  if (CONNECTION_CODES.has(e.code ?? '')) return { error: make('unreachable', `cannot talk to ${where}: ${detail}`), tokenRefused: false };
   return {
     error: make('protocol', `IMAP with ${where} failed: ${detail}${response && !detail.includes(response) ? ` ("${response}")` : ''}`),
     tokenRefused: false,

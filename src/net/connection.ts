@@ -7,29 +7,33 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import net from 'node:net';
 import tls from 'node:tls';
+import { MailbridgeError, type MailbridgeErrorOptions } from '../errors.ts';
 import { LineReader, LineTooLongError } from './line-reader.ts';
 import type { OnRead, ReusableReads } from './reusable-reads.ts';
 
-export class NetFailure extends Error {
+/**
+ * No connection: the name does not resolve, TCP fails, or TLS fails. `code` is the family's
+ * ('timeout', 'tls' or 'unreachable'); `systemCode` keeps the system's or OpenSSL's own
+ * (ENOTFOUND, ECONNREFUSED, CERT_HAS_EXPIRED...), which verify explains.
+ */
+export class NetFailure extends MailbridgeError<'timeout' | 'unreachable' | 'tls'> {
   readonly stage: 'dns' | 'tcp' | 'tls';
-  readonly code: string;
+  readonly systemCode: string;
   readonly hint: 'trust' | 'name' | 'expired' | 'other';
-  constructor(stage: NetFailure['stage'], code: string, message: string, hint: NetFailure['hint'] = 'other') {
-    super(message);
+  constructor(stage: NetFailure['stage'], systemCode: string, message: string, hint: NetFailure['hint'] = 'other') {
+    super(systemCode === 'ETIMEDOUT' ? 'timeout' : stage === 'tls' ? 'tls' : 'unreachable', message);
     this.name = 'NetFailure';
     this.stage = stage;
-    this.code = code;
+    this.systemCode = systemCode;
     this.hint = hint;
   }
 }
 
-/** The peer closed, stayed silent too long, or sent a line over the bound. */
-export class ConnectionError extends Error {
-  readonly kind: 'closed' | 'timeout' | 'line_too_long';
-  constructor(kind: ConnectionError['kind'], message: string) {
-    super(message);
+/** The peer closed, stayed silent too long, or sent a line (or an IMAP literal) over the bound. */
+export class ConnectionError extends MailbridgeError<'closed' | 'timeout' | 'line_too_long' | 'literal_too_large'> {
+  constructor(code: ConnectionError['code'], message: string, options: MailbridgeErrorOptions = {}) {
+    super(code, message, options);
     this.name = 'ConnectionError';
-    this.kind = kind;
   }
 }
 
@@ -55,7 +59,7 @@ async function firstAnswering<T>(addresses: string[], port: number, attempt: (ad
       return await attempt(address);
     } catch (err) {
       if (!(err instanceof NetFailure) || err.stage !== 'tcp') throw err;
-      last = new NetFailure('tcp', err.code, `${address}:${port}: ${err.message}`);
+      last = new NetFailure('tcp', err.systemCode, `${address}:${port}: ${err.message}`);
     }
   }
   throw last ?? new NetFailure('tcp', 'ENOADDR', 'no address to connect to');
@@ -300,9 +304,9 @@ export class LineConnection {
     try {
       return await Promise.race([work, timeout]);
     } catch (err) {
-      if (err instanceof LineTooLongError) throw new ConnectionError('line_too_long', 'the server sent a line over 64 KiB');
+      if (err instanceof LineTooLongError) throw new ConnectionError('line_too_long', 'the server sent a line over 64 KiB', { cause: err });
       if (err instanceof ConnectionError) throw err;
-      throw new ConnectionError('closed', `the connection failed: ${(err as Error).message}`);
+      throw new ConnectionError('closed', `the connection failed: ${(err as Error).message}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }

@@ -3,6 +3,7 @@
 // `{n+}` followed by n raw bytes. The servers' readers gather those pieces (bounding every size);
 // this file turns them into tokens: atoms (including `BODY[HEADER.FIELDS (A B)]<0.10>` kept whole),
 // quoted strings, literals and parenthesised lists.
+import { MailbridgeError } from '../errors.ts';
 
 export type ImapToken = { type: 'atom'; value: string } | { type: 'string'; value: Buffer; literal: boolean } | { type: 'list'; items: ImapToken[] };
 
@@ -12,9 +13,10 @@ export interface RawCommand {
   literals: Buffer[];
 }
 
-export class ImapSyntaxError extends Error {
+/** A command that breaks IMAP's syntax (the peer's mistake): code 'protocol'. */
+export class ImapSyntaxError extends MailbridgeError<'protocol'> {
   constructor(message: string) {
-    super(message);
+    super('protocol', message);
     this.name = 'ImapSyntaxError';
   }
 }

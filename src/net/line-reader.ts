@@ -2,12 +2,12 @@
 // length, and counted byte runs (IMAP literals). Pauses the socket while unread data is buffered,
 // so a peer that sends faster than we process cannot make us hold more than one bound's worth.
 import type { Duplex } from 'node:stream';
+import { MailbridgeError } from '../errors.ts';
 
-export class LineTooLongError extends Error {
-  readonly code = 'line_too_long';
+export class LineTooLongError extends MailbridgeError<'line_too_long'> {
   readonly limit: number;
   constructor(limit: number) {
-    super(`line longer than ${limit} bytes`);
+    super('line_too_long', `line longer than ${limit} bytes`);
     this.name = 'LineTooLongError';
     this.limit = limit;
   }

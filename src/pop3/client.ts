@@ -4,7 +4,7 @@
 //
 // Operations run one at a time in call order; each waits for the previous one (a retr() stream
 // holds the connection until it is read to the end or destroyed). An -ERR answer rejects with a
-// Pop3Error 'server' (or 'auth' for a login) and leaves the connection usable; anything else that
+// Pop3Error 'server' (or 'auth_rejected' for a login) and leaves the connection usable; anything else that
 // goes wrong (timeout, close, broken reply, long line) closes it and rejects every later call.
 import type net from 'node:net';
 import { Readable } from 'node:stream';
@@ -98,7 +98,7 @@ export class Pop3Client {
     return this.#exclusive(() => this.#capa());
   }
 
-  /** Two-step SASL XOAUTH2; resolves with the +OK line. A refusal rejects with code 'auth'. */
+  /** Two-step SASL XOAUTH2; resolves with the +OK line. A refusal rejects with code 'auth_rejected'. */
   authXoauth2(user: string, token: string): Promise<string> {
     return this.#exclusive(() => this.#bearer('XOAUTH2', user, token));
   }
@@ -358,14 +358,14 @@ export class Pop3Client {
       return { status: statusOf(line), text: redact(lineText(line), secrets) };
     };
     const refused = (text: string, challenge?: string) =>
-      new Pop3Error('auth', `the POP3 server refused the ${mechanism} login for ${user}: ${text}`, {
+      new Pop3Error('auth_rejected', `the POP3 server refused the ${mechanism} login for ${user}: ${text}`, {
         reply: text,
         ...(challenge !== undefined ? { challenge } : {}),
       });
 
     this.#wire.write(`AUTH ${mechanism}\r\n`);
     const first = await read(`reply to AUTH ${mechanism}`);
-    if (first.status === 'err') throw new Pop3Error('auth', `the POP3 server refused AUTH ${mechanism}: ${first.text}`, { reply: first.text });
+    if (first.status === 'err') throw new Pop3Error('auth_rejected', `the POP3 server refused AUTH ${mechanism}: ${first.text}`, { reply: first.text });
     if (first.status === 'ok')
       throw this.#protocol(
         `the POP3 server answered AUTH ${mechanism} with +OK before any credentials, where a "+" continuation was expected: ${quote(first.text)}`,

@@ -1,6 +1,6 @@
 // Opening a POP3 connection: TCP, implicit TLS (port 995) or the TLS upgrade after STLS (port 110),
 // with the system's CAs plus an optional extra one, a timeout, and failures told apart: could not
-// connect at all ('connect'), or connected but TLS failed ('tls').
+// connect at all ('unreachable'), or connected but TLS failed ('tls').
 import net from 'node:net';
 import tls from 'node:tls';
 import { secureContextFor } from '../net/connection.ts';
@@ -97,12 +97,12 @@ function established<T extends net.Socket>(socket: T, event: 'connect' | 'secure
     };
     const onError = (err: Error) => {
       if (event === 'secureConnect' && tcpUp) failWith(new Pop3Error('tls', `TLS handshake with ${where} failed: ${err.message}`, { cause: err }));
-      else failWith(new Pop3Error('connect', `cannot connect to ${where}: ${err.message}`, { cause: err }));
+      else failWith(new Pop3Error('unreachable', `cannot connect to ${where}: ${err.message}`, { cause: err }));
     };
     const onClose = () => {
       failWith(
         new Pop3Error(
-          tcpUp ? 'tls' : 'connect',
+          tcpUp ? 'tls' : 'unreachable',
           tcpUp ? `${where} closed the connection during the TLS handshake` : `cannot connect to ${where}: connection closed`,
         ),
       );

@@ -6,8 +6,8 @@
 //   await client.retrMany([1, 2, 3], async (n, message) => pipeline(message, createWriteStream(`${n}.eml`)));
 //   await client.quit();
 //
-// Every failure is a Pop3Error whose `code` says what kind ('connect', 'tls', 'timeout', 'closed',
-// 'protocol', 'line_too_long', 'server', 'auth') and whose `reply` keeps the server's line.
+// Every failure is a Pop3Error whose `code` says what kind ('unreachable', 'tls', 'timeout', 'closed',
+// 'protocol', 'line_too_long', 'server', 'auth_rejected') and whose `reply` keeps the server's line.
 export { Pop3Client } from './client.ts';
 export type { Pop3ConnectOptions } from './connect.ts';
 export { Pop3Error, type Pop3ErrorCode } from './errors.ts';

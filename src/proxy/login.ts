@@ -96,16 +96,16 @@ export async function proxyLogin(
     try {
       upstream = await loginUpstream(protocol, { ...target, timeoutMs: deps.timeoutMs }, auth.mailbox, token);
     } catch (err) {
-      if (err instanceof UpstreamError && err.code === 'refused' && !refusedOnce) {
+      if (err instanceof UpstreamError && err.code === 'auth_rejected' && !refusedOnce) {
         // The server refused this token (revoked, a changed policy, an early expiry): ask for a new one.
         refusedOnce = true;
         deps.provider.invalidate(auth.mailbox, protocol, token);
         continue;
       }
       const e = err as Error;
-      facts.outcome = err instanceof UpstreamError && err.code === 'refused' ? 'upstream_refused' : 'upstream_unavailable';
+      facts.outcome = err instanceof UpstreamError && err.code === 'auth_rejected' ? 'upstream_refused' : 'upstream_unavailable';
       facts.detail = oneLine(e.message);
-      if (err instanceof UpstreamError && err.code === 'refused') {
+      if (err instanceof UpstreamError && err.code === 'auth_rejected') {
         return unavailable(
           `${target.endpoint.host} refused mailbridge's token for ${auth.mailbox}${err.reply ? ` (${oneLine(err.reply, 200)})` : ''}; an administrator should run: mailbridge verify ${auth.mailbox}`,
         );

@@ -9,6 +9,7 @@
 // SmtpError with the server's reply; no token ever appears in an error.
 import nodemailer, { type SendMailOptions, type SMTPSentMessageInfo, type SMTPTransportOptions, type Transporter } from 'nodemailer';
 import type { MailEndpoint } from '../config/clouds.ts';
+import { MailbridgeError } from '../errors.ts';
 import { mailTlsOptions, scrub } from '../net/mail-tls.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { resolveGrant } from '../identity/grants.ts';
@@ -38,12 +39,12 @@ export type SmtpErrorCode =
   /** The server asked to slow down (Exchange: 4.3.2 limits, "throttled"). */
   | 'throttled'
   | 'tls'
-  | 'connection'
+  /** No TCP connection (refused, unknown host), or it dropped. */
+  | 'unreachable'
   | 'timeout'
   | 'protocol';
 
-export class SmtpError extends Error {
-  readonly code: SmtpErrorCode;
+export class SmtpError extends MailbridgeError<SmtpErrorCode> {
   readonly mailbox: string;
   readonly host: string;
   readonly port: number;
@@ -57,11 +58,10 @@ export class SmtpError extends Error {
     mailbox: string,
     endpoint: MailEndpoint,
     message: string,
-    extra: { response?: string; responseCode?: number; command?: string } = {},
+    extra: { response?: string; responseCode?: number; command?: string; cause?: unknown } = {},
   ) {
-    super(message);
+    super(code, message, extra.cause === undefined ? {} : { cause: extra.cause });
     this.name = 'SmtpError';
-    this.code = code;
     this.mailbox = mailbox;
     this.host = endpoint.host;
     this.port = endpoint.port;
@@ -174,7 +174,7 @@ function named(err: unknown, address: string, endpoint: MailEndpoint, state: Tra
   if (e.code === 'ETLS' || /CERT|SIGNATURE|SSL|ALTNAME/.test(e.code ?? '') || /certificate/i.test(detail))
     return make('tls', `TLS with ${where} failed: ${detail}`);
   if (e.code === 'ETIMEDOUT') return make('timeout', `${where} did not answer in time (${detail})`);
-  if (e.code === 'ECONNECTION' || e.code === 'ESOCKET' || e.code === 'EDNS') return make('connection', `cannot talk to ${where}: ${detail}`);
+  if (e.code === 'ECONNECTION' || e.code === 'ESOCKET' || e.code === 'EDNS') return make('unreachable', `cannot talk to ${where}: ${detail}`);
   return make('protocol', `SMTP with ${where} failed: ${detail}`);
 }
 

@@ -1,6 +1,7 @@
 // The legacy proxy's local clients: each one a name, the mailboxes it may open, and the hash of
 // its app password (never the password). SQLite implements it today, in the token store's file;
 // a PostgreSQL store will implement it for many workers.
+import { MailbridgeError, type MailbridgeErrorOptions } from '../errors.ts';
 
 export interface ProxyClientRecord {
   /** Short random id, embedded in the client's password so a login finds its row directly. */
@@ -27,12 +28,12 @@ export interface NewProxyClient {
   createdAt: number;
 }
 
-export class ProxyClientStoreError extends Error {
-  readonly code: 'name_taken' | 'id_taken' | 'invalid_record' | 'corrupt_record' | 'store_unavailable';
-  constructor(code: ProxyClientStoreError['code'], message: string) {
-    super(message);
+export type ProxyClientStoreErrorCode = 'name_taken' | 'id_taken' | 'invalid_record' | 'corrupt_record' | 'store_unavailable';
+
+export class ProxyClientStoreError extends MailbridgeError<ProxyClientStoreErrorCode> {
+  constructor(code: ProxyClientStoreErrorCode, message: string, options: MailbridgeErrorOptions = {}) {
+    super(code, message, options);
     this.name = 'ProxyClientStoreError';
-    this.code = code;
   }
 }
 

@@ -3,6 +3,7 @@
 // a concurrent writer, and a lease so that one process at a time refreshes a grant. SQLite
 // implements it today; a PostgreSQL store will implement it for many workers.
 import type { GrantType, Protocol } from '../config/schema.ts';
+import { MailbridgeError, type MailbridgeErrorOptions } from '../errors.ts';
 
 export type GrantStatus = 'ok' | 'expiring' | 'needs_sign_in' | 'broken_configuration' | 'unknown';
 
@@ -40,12 +41,12 @@ export interface GrantRecord {
   version: number;
 }
 
-export class TokenStoreError extends Error {
-  readonly code: 'cannot_decrypt' | 'key_unreadable' | 'corrupt_record' | 'store_unavailable';
-  constructor(code: TokenStoreError['code'], message: string) {
-    super(message);
+export type TokenStoreErrorCode = 'cannot_decrypt' | 'key_unreadable' | 'corrupt_record' | 'store_unavailable';
+
+export class TokenStoreError extends MailbridgeError<TokenStoreErrorCode> {
+  constructor(code: TokenStoreErrorCode, message: string, options: MailbridgeErrorOptions = {}) {
+    super(code, message, options);
     this.name = 'TokenStoreError';
-    this.code = code;
   }
 }
 

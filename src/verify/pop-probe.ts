@@ -45,7 +45,7 @@ export async function probePop(p: ProbeInput): Promise<ProtocolReport> {
             ? 'expired'
             : 'other';
       steps.fail('tls', replyOf(err), causes.tls(host, port, (err as Error).message, code, hint));
-    } else if (e?.code === 'connect') {
+    } else if (e?.code === 'unreachable') {
       steps.fail('tcp', (err as Error).message, causes.tcp(host, port, code));
     } else {
       steps.fail('greeting', replyOf(err), unexpected(p, 'greeting', replyOf(err)));

@@ -49,7 +49,7 @@ export async function dnsAndTcp(steps: Steps, p: ProbeInput): Promise<Socket | u
     addresses = await resolveHost(host);
     steps.pass('dns', `${host} → ${addresses.join(', ')}`);
   } catch (err) {
-    steps.fail('dns', (err as Error).message, causes.dns(host, err instanceof NetFailure ? err.code : 'ENOTFOUND', p.protocol));
+    steps.fail('dns', (err as Error).message, causes.dns(host, err instanceof NetFailure ? err.systemCode : 'ENOTFOUND', p.protocol));
     return undefined;
   }
   try {
@@ -57,7 +57,7 @@ export async function dnsAndTcp(steps: Steps, p: ProbeInput): Promise<Socket | u
     steps.pass('tcp', `connected to ${connected.address}:${port}`);
     return connected.socket;
   } catch (err) {
-    steps.fail('tcp', (err as Error).message, causes.tcp(host, port, err instanceof NetFailure ? err.code : 'ECONNREFUSED'));
+    steps.fail('tcp', (err as Error).message, causes.tcp(host, port, err instanceof NetFailure ? err.systemCode : 'ECONNREFUSED'));
     return undefined;
   }
 }
@@ -79,7 +79,7 @@ export async function open(steps: Steps, p: ProbeInput): Promise<LineConnection 
 
 export function tlsFailed(steps: Steps, p: ProbeInput, err: unknown): void {
   const f = err instanceof NetFailure ? err : new NetFailure('tls', 'TLS_ERROR', (err as Error).message);
-  steps.fail('tls', f.message, causes.tls(p.endpoint.host, p.endpoint.port, f.message, f.code, f.hint));
+  steps.fail('tls', f.message, causes.tls(p.endpoint.host, p.endpoint.port, f.message, f.systemCode, f.hint));
 }
 
 /** STARTTLS/STLS was accepted: the handshake, recorded as the tls step. */

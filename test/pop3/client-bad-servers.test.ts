@@ -281,7 +281,7 @@ describe('POP3 client against misbehaving servers', () => {
       p.send(`-ERR bad token ${token} in ${response}\r\n`);
     });
     const client = await Pop3Client.connect(options(server.port));
-    const err = await failsWith(client.authXoauth2('bob@contoso.com', token), 'auth');
+    const err = await failsWith(client.authXoauth2('bob@contoso.com', token), 'auth_rejected');
     assert.equal(err.reply, '-ERR bad token [redacted] in [redacted]');
     assert.ok(!err.message.includes('s3cr3t'));
     await server.close();
@@ -403,7 +403,7 @@ describe('POP3 client against misbehaving servers', () => {
     await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
     const freePort = (free.address() as net.AddressInfo).port;
     await new Promise((resolve) => free.close(resolve));
-    await failsWith(Pop3Client.connect(options(freePort)), 'connect');
+    await failsWith(Pop3Client.connect(options(freePort)), 'unreachable');
   });
 
   it('retrMany with PIPELINING: an -ERR or a failing callback stops it, the session stays in step', async () => {

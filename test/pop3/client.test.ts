@@ -166,7 +166,7 @@ function pop3ClientSuite(fixture: () => ServerFixture): void {
         assert.equal(await client.authOauthbearer(USER, token), f.loginReply);
         assert.equal((await client.stat()).count, messages.length);
       } else {
-        const err = await rejectsWith(client.authOauthbearer(USER, token), 'auth');
+        const err = await rejectsWith(client.authOauthbearer(USER, token), 'auth_rejected');
         assert.match(err.reply ?? '', /^-ERR /);
         // The connection is still usable: XOAUTH2 works next.
         assert.equal(await client.authXoauth2(USER, token), f.loginReply);
@@ -307,11 +307,11 @@ function pop3ClientSuite(fixture: () => ServerFixture): void {
     }
   });
 
-  it("a refused login is a Pop3Error 'auth' with the server's exact text, and never the token", async () => {
+  it("a refused login is a Pop3Error 'auth_rejected' with the server's exact text, and never the token", async () => {
     const client = await Pop3Client.connect(f.pop3s());
     try {
       const bogus = `${token.slice(0, -10)}AAAAAAAAAA`;
-      const err = await rejectsWith(client.authXoauth2(USER, bogus), 'auth');
+      const err = await rejectsWith(client.authXoauth2(USER, bogus), 'auth_rejected');
       assert.equal(err.reply, f.refusal);
       assert.ok(err.message.includes(f.refusal));
       for (const text of [err.message, err.reply ?? '', err.challenge ?? '', JSON.stringify(err)]) {
@@ -408,7 +408,7 @@ describe('POP3 client against Dovecot', () => {
     const client = await Pop3Client.connect({ host: '127.0.0.1', port: dovecot.pop3sPort!, security: 'implicit', ca: emu.caPem });
     try {
       for (const auth of [client.authXoauth2.bind(client), client.authOauthbearer.bind(client)]) {
-        const err = await rejectsWith(auth(USER, 'not-a-token'), 'auth');
+        const err = await rejectsWith(auth(USER, 'not-a-token'), 'auth_rejected');
         assert.equal(err.reply, '-ERR [AUTH] Authentication failed.');
         // Dovecot's RFC 7628 error JSON, e.g. {"status":"invalid_token"} for a token that is no JWT.
         assert.equal(typeof (JSON.parse(err.challenge ?? '') as { status?: unknown }).status, 'string');

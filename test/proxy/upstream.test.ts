@@ -117,9 +117,9 @@ interface Scripted {
 
 /** One connection served by `script` over implicit TLS with a certificate for localhost. */
 async function scripted(cert: CertificateWithKey, script: (io: ScriptIo) => Promise<void>): Promise<Scripted> {
-  let finish!: (err?: unknown) => void;
+  let finish!: (err?: Error) => void;
   const done = new Promise<void>((resolve, reject) => {
-    finish = (err?: unknown) => (err === undefined ? resolve() : reject(err));
+    finish = (err?: Error) => (err === undefined ? resolve() : reject(err));
   });
   const sockets = new Set<net.Socket>();
   const server = tls.createServer({ key: cert.keyPem, cert: cert.certPem }, (socket) => {
@@ -247,19 +247,19 @@ describe('proxy upstream login', () => {
       }
     });
 
-    it("a refused token is 'refused' with Exchange's words, on each protocol, and the token appears nowhere", async () => {
+    it("a refused token is 'auth_rejected' with Exchange's words, on each protocol, and the token appears nowhere", async () => {
       const bad = broken(aliceToken);
       const secrets = [bad, sasl(ALICE, bad), bad.slice(-60)];
-      const imap = await rejectsWith(loginUpstream('imap', emuTarget(emu.running.mailPorts.imaps, 'implicit'), ALICE, bad), 'refused', secrets);
+      const imap = await rejectsWith(loginUpstream('imap', emuTarget(emu.running.mailPorts.imaps, 'implicit'), ALICE, bad), 'auth_rejected', secrets);
       assert.equal(imap.reply, 'NO AUTHENTICATE failed.');
       assert.match(
         imap.message,
         new RegExp(`^IMAP server localhost:${emu.running.mailPorts.imaps}: refused the XOAUTH2 login for alice@contoso\\.com: NO AUTHENTICATE failed\\.$`),
       );
-      const pop = await rejectsWith(loginUpstream('pop', emuTarget(emu.running.mailPorts.pop3, 'starttls'), ALICE, bad), 'refused', secrets);
+      const pop = await rejectsWith(loginUpstream('pop', emuTarget(emu.running.mailPorts.pop3, 'starttls'), ALICE, bad), 'auth_rejected', secrets);
       assert.equal(pop.reply, '-ERR Authentication failure: unknown user name or bad password.');
       assert.match(pop.message, new RegExp(`^POP3 server localhost:${emu.running.mailPorts.pop3}: `));
-      const smtp = await rejectsWith(loginUpstream('smtp', emuTarget(emu.running.mailPorts.smtp, 'starttls'), ALICE, bad), 'refused', secrets);
+      const smtp = await rejectsWith(loginUpstream('smtp', emuTarget(emu.running.mailPorts.smtp, 'starttls'), ALICE, bad), 'auth_rejected', secrets);
       assert.match(smtp.reply ?? '', /^535 5\.7\.3 Authentication unsuccessful/);
     });
 
@@ -279,12 +279,12 @@ describe('proxy upstream login', () => {
   });
 
   describe('connection failures', () => {
-    it("nothing listening: 'connect' naming host:port", async () => {
+    it("nothing listening: 'unreachable' naming host:port", async () => {
       const [port] = (await freePorts(1)) as [number];
       for (const protocol of ['imap', 'pop', 'smtp'] as const) {
         const err = await rejectsWith(
           loginUpstream(protocol, { endpoint: { host: '127.0.0.1', port, security: 'implicit' }, timeoutMs: TIMEOUT }, ALICE, aliceToken),
-          'connect',
+          'unreachable',
         );
         assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
         assert.match(err.message, /ECONNREFUSED/);
@@ -489,12 +489,12 @@ describe('proxy upstream login', () => {
       });
     }
 
-    it("a refused token: Dovecot's error challenge answered, then 'refused' with its NO / -ERR", async () => {
+    it("a refused token: Dovecot's error challenge answered, then 'auth_rejected' with its NO / -ERR", async () => {
       const secrets = ['not-a-valid-token', sasl(ALICE, 'not-a-valid-token')];
-      const imap = await rejectsWith(loginUpstream('imap', peer(dovecot.imapsPort!, 'implicit'), ALICE, 'not-a-valid-token'), 'refused', secrets);
+      const imap = await rejectsWith(loginUpstream('imap', peer(dovecot.imapsPort!, 'implicit'), ALICE, 'not-a-valid-token'), 'auth_rejected', secrets);
       assert.equal(imap.reply, 'NO [AUTHENTICATIONFAILED] Authentication failed.');
       assert.match(imap.message, /\(error challenge: \{"status":/);
-      const pop = await rejectsWith(loginUpstream('pop', peer(dovecot.pop3Port, 'starttls'), ALICE, 'not-a-valid-token'), 'refused', secrets);
+      const pop = await rejectsWith(loginUpstream('pop', peer(dovecot.pop3Port, 'starttls'), ALICE, 'not-a-valid-token'), 'auth_rejected', secrets);
       assert.equal(pop.reply, '-ERR [AUTH] Authentication failed.');
     });
 
@@ -516,9 +516,9 @@ describe('proxy upstream login', () => {
         }
       });
 
-      it("a refused token: the 334 error challenge answered, then 'refused' with Postfix's 535", async () => {
+      it("a refused token: the 334 error challenge answered, then 'auth_rejected' with Postfix's 535", async () => {
         const secrets = ['not-a-valid-token', sasl(ALICE, 'not-a-valid-token')];
-        const err = await rejectsWith(loginUpstream('smtp', peer(postfix!.submissionPort, 'starttls'), ALICE, 'not-a-valid-token'), 'refused', secrets);
+        const err = await rejectsWith(loginUpstream('smtp', peer(postfix!.submissionPort, 'starttls'), ALICE, 'not-a-valid-token'), 'auth_rejected', secrets);
         assert.match(err.reply ?? '', /^535 5\.7\.8 Error: authentication failed/);
         assert.match(err.message, /\(error challenge: \{"status":/);
       });

@@ -1,17 +1,18 @@
-// The one error of the proxy's upstream login: a code the caller acts on ('refused': refresh the
+// The one error of the proxy's upstream login: a code the caller acts on ('auth_rejected': refresh the
 // token and try once more; anything else: tell the client the server is unavailable), a message
 // naming host:port and what happened, and the server's own words when there were some. Tokens
 // never appear in either: server lines are redacted before they are kept.
+import { MailbridgeError, type MailbridgeErrorOptions } from '../../errors.ts';
 import { ConnectionError, NetFailure } from '../../net/connection.ts';
 import { redact } from '../../pop3/sasl.ts';
 
 export type UpstreamErrorCode =
   /** DNS, TCP: nothing to talk to. */
-  | 'connect'
+  | 'unreachable'
   /** The TLS handshake or certificate failed, or STARTTLS/STLS was missing or refused. */
   | 'tls'
   /** The server refused the token (the caller refreshes it and tries once more). */
-  | 'refused'
+  | 'auth_rejected'
   /** The server said something a login does not allow (or refused something else than the token). */
   | 'protocol'
   /** No answer within timeoutMs (connect, handshake or a reply). */
@@ -19,21 +20,18 @@ export type UpstreamErrorCode =
   /** The server closed the connection, or refused the connection itself (BYE, -ERR, 421 greeting). */
   | 'closed';
 
-export interface UpstreamErrorOptions {
+export interface UpstreamErrorOptions extends MailbridgeErrorOptions {
   /** The server's words (already redacted). */
   reply?: string;
-  cause?: unknown;
 }
 
-export class UpstreamError extends Error {
-  readonly code: UpstreamErrorCode;
+export class UpstreamError extends MailbridgeError<UpstreamErrorCode> {
   /** The server's words, never a token. */
   declare readonly reply?: string;
 
   constructor(code: UpstreamErrorCode, message: string, options: UpstreamErrorOptions = {}) {
-    super(message, options.cause !== undefined ? { cause: options.cause } : undefined);
+    super(code, message, options);
     this.name = 'UpstreamError';
-    this.code = code;
     if (options.reply !== undefined) this.reply = options.reply;
   }
 }
@@ -72,15 +70,16 @@ export function upstreamFailure(err: unknown, where: string, waiting: string, la
   if (err instanceof UpstreamError) return err;
   const reply = lastWords !== undefined ? { reply: lastWords } : {};
   if (err instanceof NetFailure) {
-    if (err.code === 'ETIMEDOUT') return new UpstreamError('timeout', `${where}: ${err.message}`, { cause: err });
+    if (err.code === 'timeout') return new UpstreamError('timeout', `${where}: ${err.message}`, { cause: err });
     if (err.stage === 'tls') return new UpstreamError('tls', `${where}: TLS failed: ${tlsWords(err.message)}`, { cause: err });
-    return new UpstreamError('connect', `${where}: cannot connect: ${err.message}`, { cause: err });
+    return new UpstreamError('unreachable', `${where}: cannot connect: ${err.message}`, { cause: err });
   }
   if (err instanceof ConnectionError) {
-    switch (err.kind) {
+    switch (err.code) {
       case 'timeout':
         return new UpstreamError('timeout', `${where}: no answer while waiting for ${waiting}: ${err.message}`, { ...reply, cause: err });
       case 'line_too_long':
+      case 'literal_too_large':
         return new UpstreamError('protocol', `${where}: ${err.message} while sending ${waiting}`, { ...reply, cause: err });
       case 'closed':
         return new UpstreamError(

@@ -182,7 +182,7 @@ export async function imapLogin(ctx: LoginContext): Promise<LoginResult> {
     const detail = challenge !== undefined && challenge !== '' ? ` (error challenge: ${challenge})` : '';
     if (!credentialsSent)
       throw new UpstreamError('protocol', `${where}: refused AUTHENTICATE XOAUTH2 before any credentials: ${auth.words}`, { reply: auth.words });
-    throw new UpstreamError('refused', `${where}: refused the XOAUTH2 login for ${user}: ${auth.words}${detail}`, { reply: auth.words });
+    throw new UpstreamError('auth_rejected', `${where}: refused the XOAUTH2 login for ${user}: ${auth.words}${detail}`, { reply: auth.words });
   }
   const after = capabilitiesIn(auth.text) ?? auth.untagged.map(capabilitiesIn).find((c) => c !== undefined) ?? [];
   return { greeting, capabilities: after, loginReply: auth.text };

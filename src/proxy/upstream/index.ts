@@ -5,7 +5,7 @@
 //   const session = await loginUpstream('imap', { endpoint: cloud.imap, timeoutMs: 30_000 }, mailbox, token);
 //   client.write(session.leftover); session.socket.pipe(client); client.pipe(session.socket);
 //
-// Every failure is an UpstreamError; code 'refused' means the server refused the token (refresh
+// Every failure is an UpstreamError; code 'auth_rejected' means the server refused the token (refresh
 // it and call again once). Every wait is bounded by timeoutMs, every line by 64 KiB.
 import type net from 'node:net';
 import type tls from 'node:tls';

@@ -15,7 +15,7 @@ function translate(err: unknown, where: string, secrets: string[]): UpstreamErro
   const reply = err.reply !== undefined ? { reply: serverWords(err.reply, secrets) } : {};
   let code: UpstreamErrorCode;
   switch (err.code) {
-    case 'connect':
+    case 'unreachable':
     case 'tls':
     case 'timeout':
     case 'closed':
@@ -29,9 +29,9 @@ function translate(err: unknown, where: string, secrets: string[]): UpstreamErro
       // Only the greeting is a command-free -ERR here: the server turns the connection away.
       code = 'closed';
       break;
-    case 'auth':
+    case 'auth_rejected':
       // -ERR to "AUTH XOAUTH2" itself (before any credentials) is no verdict on the token.
-      code = /^the POP3 server refused AUTH /.test(err.message) ? 'protocol' : 'refused';
+      code = /^the POP3 server refused AUTH /.test(err.message) ? 'protocol' : 'auth_rejected';
       break;
   }
   // Its messages name the server ("the POP3 server at host:port refused..."): said once, by `where`.

@@ -102,7 +102,7 @@ export async function smtpLogin(ctx: LoginContext): Promise<LoginResult> {
   const detail = challenge !== undefined && challenge !== '' ? ` (error challenge: ${challenge})` : '';
   // 500-504: the command or mechanism was not understood, which no fresh token changes.
   if (answer.code > 504 && answer.code < 600)
-    throw new UpstreamError('refused', `${where}: refused the XOAUTH2 login for ${user}: ${answer.words}${detail}`, { reply: answer.words });
+    throw new UpstreamError('auth_rejected', `${where}: refused the XOAUTH2 login for ${user}: ${answer.words}${detail}`, { reply: answer.words });
   throw new UpstreamError('protocol', `${where}: answered AUTH XOAUTH2 for ${user} with neither 235 nor a refusal of the token: ${answer.words}${detail}`, {
     reply: answer.words,
   });

@@ -1,0 +1,25 @@
+// A plain-text message built from a few fields, as raw MIME for a MailSender: exactly what
+// nodemailer's SMTP transport would have built from the same fields (same composer, CRLF line
+// ends), so `mailbridge send --subject --body` sends the same message through the seam.
+// nodemailer is loaded only here, only when a message is composed.
+
+export interface ComposeFields {
+  from: string;
+  to: readonly string[];
+  cc?: readonly string[];
+  subject?: string;
+  text?: string;
+}
+
+export async function composeMessage(fields: ComposeFields): Promise<Buffer> {
+  const { default: nodemailer } = await import('nodemailer');
+  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  const info = await transport.sendMail({
+    from: fields.from,
+    to: [...fields.to],
+    ...(fields.cc ? { cc: [...fields.cc] } : {}),
+    ...(fields.subject !== undefined ? { subject: fields.subject } : {}),
+    text: fields.text ?? '',
+  });
+  return info.message as Buffer;
+}
