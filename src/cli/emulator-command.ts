@@ -80,9 +80,15 @@ The live scenario, with client ids, secrets and passwords, is at <identity>/_emu
           '',
         ].join('\n'),
       );
-      const stop = async () => {
-        await running.close();
-        process.exit(EXIT.ok);
+      // A signal handler's return value is ignored: the handler itself sees close()'s outcome.
+      const stop = () => {
+        running.close().then(
+          () => process.exit(EXIT.ok),
+          (err: unknown) => {
+            process.stderr.write(`mailbridge emulator: could not stop cleanly: ${(err as Error).message}\n`);
+            process.exit(EXIT.failure);
+          },
+        );
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

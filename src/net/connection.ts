@@ -235,9 +235,9 @@ async function verifiedHandshake(secure: tls.TLSSocket, servername: string | und
       clearTimeout(timer);
       resolve();
     });
-    secure.once('error', (err) => {
+    secure.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const code = (err as NodeJS.ErrnoException).code ?? 'TLS_ERROR';
+      const code = err.code ?? 'TLS_ERROR';
       if (!connected) reject(new NetFailure('tcp', code, err.message));
       else reject(new NetFailure('tls', code, err.message.replace(/^[0-9A-F]+:error:[0-9A-F]+:/, '')));
     });

@@ -90,7 +90,7 @@ interface TransportState {
   /** nodemailer already asked for a renewed token after a refusal. */
   renewed: boolean;
   /** The provider's own error, kept whole (nodemailer would overwrite its code with EAUTH). */
-  tokenError?: unknown;
+  tokenError?: Error;
 }
 
 async function buildTransport(ctx: SmtpContext, mailbox: string, options: SmtpOptions, state: TransportState): Promise<SmtpTransport> {
@@ -125,8 +125,9 @@ async function buildTransport(ctx: SmtpContext, mailbox: string, options: SmtpOp
           // expires = 1 (long past): nodemailer asks again for every connection; the provider is the cache.
           (token) => callback(null, token, 1),
           (err: unknown) => {
-            state.tokenError = err;
-            callback(new Error(err instanceof Error ? err.message : String(err)));
+            const error = err instanceof Error ? err : new Error(String(err));
+            state.tokenError = error;
+            callback(new Error(error.message));
           },
         );
       },
@@ -152,7 +153,7 @@ interface NodemailerFailure {
 
 /** A nodemailer failure as an SmtpError (or the provider's TokenError, unchanged). */
 function named(err: unknown, address: string, endpoint: MailEndpoint, state: TransportState): Error {
-  if (state.tokenError !== undefined) return state.tokenError instanceof Error ? state.tokenError : new Error(String(state.tokenError));
+  if (state.tokenError !== undefined) return state.tokenError;
   const e = (err ?? {}) as NodemailerFailure;
   const where = `${endpoint.host}:${endpoint.port}`;
   const response = typeof e.response === 'string' ? scrub(e.response, state.tokens) : undefined;

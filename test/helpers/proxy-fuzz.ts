@@ -176,7 +176,7 @@ function credentialLine(rand: Rand, protocol: Protocol): Buffer {
   return Buffer.from(`AUTH LOGIN ${b64(user)}`, 'latin1');
 }
 
-const LITERAL_SIZES = [0, 1, 5, 17, MAX_LITERAL - 1, MAX_LITERAL, MAX_LITERAL + 1, 16_384, 100_000, 999_999_999, 99_999_999_999_999_999_999];
+const LITERAL_SIZES = [0, 1, 5, 17, MAX_LITERAL - 1, MAX_LITERAL, MAX_LITERAL + 1, 16_384, 100_000, 999_999_999, 1e20];
 
 function imapExtra(rand: Rand): Buffer {
   const tag = pick(rand, ['d1', 'd2', '', '*', '+', 'a(', 'a"b', 'x'.repeat(65), '\xff\xfe', 'a{1}', 'A%', '\x00', 'a\\']);

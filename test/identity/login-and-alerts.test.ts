@@ -63,7 +63,7 @@ describe('sign-in by pasting, alerts by URL, the idle-refresh timer', () => {
       let body = '';
       req.on('data', (d) => (body += d));
       req.on('end', () => {
-        received.push({ type: req.headers['content-type'], body: JSON.parse(body) });
+        received.push({ type: req.headers['content-type'], body: JSON.parse(body) as unknown });
         res.writeHead(req.url === '/broken' ? 500 : 204).end();
       });
     });

@@ -225,8 +225,8 @@ describe('token provider', () => {
     await emu.admin('POST', `/apps/${service.clientId}/secrets/${service.secrets[0]!.id}/expire`);
     await expectBroken('shared@contoso.com', 'broken_configuration', 7000222, /secret/i);
     const wrong = await writeTestConfig(emu);
-    const raw = JSON.parse(await readFile(wrong.file, 'utf8'));
-    raw.apps['service-secret'].clientSecret = 'not~the~right~secret';
+    const raw = JSON.parse(await readFile(wrong.file, 'utf8')) as { apps: Record<string, { clientSecret?: string }>; dataDir?: string };
+    raw.apps['service-secret']!.clientSecret = 'not~the~right~secret';
     raw.dataDir = loaded.dataDir;
     await writeFile(wrong.file, JSON.stringify(raw));
     const wrongLoaded = await loadConfig(wrong.file, {});

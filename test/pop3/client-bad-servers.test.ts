@@ -75,7 +75,7 @@ after(async () => {
 /** A local server running `script` for its first connection. */
 async function scripted(script: (peer: Peer) => Promise<void>): Promise<Scripted> {
   const peers: Peer[] = [];
-  let finish!: (err?: unknown) => void;
+  let finish!: (err?: Error) => void;
   const done = new Promise<void>((resolve, reject) => (finish = (err) => (err ? reject(err) : resolve())));
   done.catch(() => {});
   const server = net.createServer((socket) => {

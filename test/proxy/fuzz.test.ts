@@ -271,7 +271,7 @@ describe('proxy pre-login dialog under hostile input', { timeout: 120_000 }, () 
         assert.equal(await c.line(), '+ ');
         c.send(b64(`\0${ALICE}\0\r\n${password}`));
       },
-    ]) {
+    ] as ((c: LineClient) => void | Promise<void>)[]) {
       const c = await caseClient('imap');
       await send(c);
       assert.equal(await c.line(), 'a NO [AUTHENTICATIONFAILED] Authentication failed.');

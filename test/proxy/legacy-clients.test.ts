@@ -157,9 +157,9 @@ interface Setup {
   /** host:port the audit line names for logins of each protocol. */
   upstream: { imap: string; pop: string; smtp: string };
   /** The bytes of the message with this Subject once it is in bob's mailbox (as stored there). */
-  arrived(subject: string): Promise<Buffer>;
+  arrived: (subject: string) => Promise<Buffer>;
   /** What the mailbox store keeps of a sent message: the bytes as sent, with its own line ends. */
-  stored(sent: string): string;
+  stored: (sent: string) => string;
 }
 
 /** The listeners every setup has, in this order (upstream fields added per setup). */
@@ -536,7 +536,7 @@ describe('legacy clients through the proxy (upstream: Dovecot for IMAP and POP3,
           `"${subject}" in ${BOB}'s Maildir`,
           async () => {
             for (const sub of ['new', 'cur']) {
-              let names: string[] = [];
+              let names: string[];
               try {
                 names = await readdir(join(bobMaildir, sub));
               } catch {

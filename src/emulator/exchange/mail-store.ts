@@ -197,11 +197,8 @@ export class MailboxData extends EventEmitter<{ change: [MailboxChange] }> {
   read(folder: FolderData, uid: number): Promise<Buffer> {
     const size = findByUid(folder.messages, uid)?.size ?? Infinity;
     if (size <= SYNC_READ_LIMIT) {
-      try {
-        return Promise.resolve(readFileSync(this.#path(folder, uid)));
-      } catch (err) {
-        return Promise.reject(err);
-      }
+      // A throw inside the executor becomes the promise's rejection.
+      return new Promise((resolve) => resolve(readFileSync(this.#path(folder, uid))));
     }
     return readFile(this.#path(folder, uid));
   }

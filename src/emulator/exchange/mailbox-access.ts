@@ -70,6 +70,11 @@ function smtpAuthRefusal(tenant: Tenant | undefined, mailbox: Mailbox): RefusalR
   return undefined;
 }
 
+/** A claim that should be a string ('' when absent or of another type: such a token grants nothing). */
+function stringClaim(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
 export async function decideAccess(state: IdentityState, protocol: MailProtocol, user: string, token: string): Promise<AccessDecision> {
   const check = await verifyAccessToken(state, token);
   if (!check.ok) return { kind: 'refused', reason: check.reason === 'expired' ? 'token_expired' : 'token_invalid' };
@@ -98,9 +103,9 @@ export async function decideAccess(state: IdentityState, protocol: MailProtocol,
       return protocol === 'imap' ? { kind: 'not_connected', reason: 'no_mailbox_permission', mailbox } : { kind: 'refused', reason: 'no_mailbox_permission' };
     }
   } else {
-    const scopes = String(claims.scp ?? '').split(' ');
+    const scopes = stringClaim(claims.scp).split(' ');
     if (!scopes.includes(DELEGATED_SCOPE[protocol])) return { kind: 'refused', reason: 'missing_scope' };
-    principal = String(claims.upn ?? claims.unique_name ?? '');
+    principal = stringClaim(claims.upn ?? claims.unique_name);
     if (!mailbox) return { kind: protocol === 'imap' ? 'not_connected' : 'refused', reason: 'unknown_mailbox' };
     const own = mailbox.address.toLowerCase() === principal.toLowerCase();
     if (!own && !hasFullAccess(mailbox, principal)) {

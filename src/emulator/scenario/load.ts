@@ -12,7 +12,7 @@ export async function readJsonFile(path: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new Error(`${path} is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -238,7 +238,6 @@ function countReplies(text: string): void {
 async function blast(socket: net.Socket | tls.TLSSocket, data: Buffer, limitMs: number): Promise<Blast> {
   let replyBytes = 0;
   let closed = false;
-  let sentAll = false;
   let partial = '';
   socket.on('data', (chunk: Buffer) => {
     replyBytes += chunk.length;
@@ -255,7 +254,7 @@ async function blast(socket: net.Socket | tls.TLSSocket, data: Buffer, limitMs: 
   });
   const timer = setTimeout(() => socket.destroy(new Error('hang')), limitMs);
   let hung = false;
-  socket.once('error', (err) => {
+  socket.once('error', (err: Error) => {
     if (err.message === 'hang') hung = true;
   });
   for (let at = 0; at < data.length && !closed; at += 16 * 1024) {
@@ -263,7 +262,7 @@ async function blast(socket: net.Socket | tls.TLSSocket, data: Buffer, limitMs: 
       await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), done]);
     }
   }
-  sentAll = !closed;
+  const sentAll = !closed;
   if (!closed) socket.end();
   await done;
   clearTimeout(timer);

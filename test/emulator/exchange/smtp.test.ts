@@ -404,7 +404,7 @@ describe('Exchange Online SMTP submission (emulated)', () => {
   describe('the SMTP column of reference 4.4 and the failures of 8.5', () => {
     it('refuses a Graph token (wrong audience): 535 5.7.3', async () => {
       const graph = await userToken(emu, ALICE, ['SMTP.Send']);
-      const aud = JSON.parse(Buffer.from(graph.split('.')[1]!, 'base64url').toString()).aud;
+      const { aud } = JSON.parse(Buffer.from(graph.split('.')[1]!, 'base64url').toString()) as { aud: string };
       assert.ok(aud === '00000003-0000-0000-c000-000000000000' || aud === 'https://graph.microsoft.com', `aud ${aud}`);
       await assertAuthRefused(ALICE, graph);
     });

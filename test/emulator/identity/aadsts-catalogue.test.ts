@@ -102,7 +102,7 @@ describe('AADSTS catalogue (reference section 5.4)', () => {
     }).toString();
     const landed = await signIn(url.toString(), { caPem: emu.caPem, username: 'alice@contoso.com', password: alicePassword, consent: 'accept' });
     const value = landed.searchParams.get('code');
-    assert.ok(value, `no code in ${landed}`);
+    assert.ok(value, `no code in ${landed.href}`);
     return { code: value, verifier, redirectUri };
   }
 

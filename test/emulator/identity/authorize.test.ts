@@ -121,7 +121,7 @@ describe('/authorize and the sign-in pages', () => {
 
   function assertRedirectError(location: string | URL, error: string, code: number, state: string | undefined = 'st-1'): URLSearchParams {
     const fields = received(location);
-    assert.equal(fields.get('error'), error, `fields: ${fields}`);
+    assert.equal(fields.get('error'), error, `fields: ${fields.toString()}`);
     const description = fields.get('error_description') ?? '';
     assert.match(description, new RegExp(`^AADSTS${code}: `));
     assert.match(description, DESCRIPTION_TAIL);
@@ -251,7 +251,7 @@ describe('/authorize and the sign-in pages', () => {
       assert.equal(form.method, 'POST');
       assert.equal(form.action.href, `${REDIRECT}/`);
       assert.ok(post.text.includes(`action="${REDIRECT}"`), 'form_post posts to the URI exactly as sent');
-      const values = Object.fromEntries(form.fields.filter((f) => f.tag === 'input').map((f) => [f.name, f.value]));
+      const values = Object.fromEntries(form.fields.filter((f) => f.tag === 'input').map((f) => [f.name ?? '', f.value] as const));
       assert.equal(values.error, 'invalid_scope');
       assert.equal(values.state, 'st-1');
       assert.match(values.error_description ?? '', /^AADSTS70011: /);
@@ -299,7 +299,7 @@ describe('/authorize and the sign-in pages', () => {
       assert.equal(landed.searchParams.get('state'), 'st-1');
       assert.match(landed.searchParams.get('session_state') ?? '', GUID);
       assert.match(landed.searchParams.get('code') ?? '', /^1\.AXoA[\w-]{100,}$/);
-      const info = JSON.parse(Buffer.from(landed.searchParams.get('client_info')!, 'base64url').toString());
+      const info: unknown = JSON.parse(Buffer.from(landed.searchParams.get('client_info')!, 'base64url').toString());
       assert.deepEqual(info, { uid: user.id, utid: CONTOSO });
       const res = await redeem({ code: landed.searchParams.get('code')!, code_verifier: verifier });
       assert.equal(res.status, 200, res.text);

@@ -211,7 +211,7 @@ describe('bad input to the identity endpoints', () => {
       }
       const path = paths[Math.floor(rand() * paths.length)]!;
       const post = rand() < 0.4;
-      const res = await httpsRequest(post ? `${emu.url}${path}` : `${emu.url}${path}?${params}`, {
+      const res = await httpsRequest(post ? `${emu.url}${path}` : `${emu.url}${path}?${params.toString()}`, {
         method: post ? 'POST' : 'GET',
         caPem: emu.caPem,
         ...(post ? { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: params.toString() } : {}),

@@ -23,7 +23,8 @@ type Interpolated = string | number | Html | undefined | null | false | readonly
 function render(value: Interpolated): string {
   if (value === undefined || value === null || value === false) return '';
   if (value instanceof Html) return value.text;
-  if (Array.isArray(value)) return value.map((v) => render(v)).join('');
+  // Array.isArray narrows a readonly array to any[]: restore its element type.
+  if (Array.isArray(value)) return (value as readonly Interpolated[]).map((v) => render(v)).join('');
   return escapeHtml(value as string | number);
 }
 

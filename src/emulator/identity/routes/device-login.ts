@@ -43,12 +43,7 @@ async function enterCode(web: Web): Promise<Outcome> {
   const { state } = web;
   state.count('devicelogin');
   const form = formBody(web.request);
-  let typed = '';
-  try {
-    typed = (form.get('otc') ?? '').slice(0, 64);
-  } catch {
-    typed = '';
-  }
+  const typed = (form.get('otc') ?? '').slice(0, 64);
   const record = findByUserCode(state, typed);
   if (!record) return codeError(70018, typed);
   if (state.clock.nowMs() > record.expiresAtMs) return codeError(70019, typed);

@@ -19,7 +19,7 @@ export const starttls: CommandSpec = {
     }
     conn.ok(cmd.tag, IMAP.beginTls);
     await conn.out.flush();
-    let upgraded = false;
+    let upgraded: boolean;
     try {
       upgraded = await conn.session.startTls(conn.ctx.tls);
     } catch {
