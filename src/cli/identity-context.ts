@@ -34,7 +34,7 @@ export async function openIdentity(configFile?: string): Promise<IdentityContext
 
 /** Runs a command body; known errors print their message (never a token) and exit with their code. */
 export async function runIdentityCommand(name: string, body: () => Promise<number | void>): Promise<never> {
-  let code: number = EXIT.ok;
+  let code: number;
   try {
     code = (await body()) ?? EXIT.ok;
   } catch (err) {

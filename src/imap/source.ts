@@ -106,9 +106,11 @@ export class ImapSource implements MailSource {
           ? await client.messageFlagsAdd(uids, [action.flag], { uid: true })
           : await client.messageMove(uids, action.folder, { uid: true });
     if (done === false || done === undefined) {
+      // imapflow leaves out flags the folder's PERMANENTFLAGS do not allow (Exchange takes no keywords).
+      const hint = action.kind === 'flag' ? ` (is ${action.flag} among the folder's permanent flags?)` : '';
       throw new TransportError(
         'not_done',
-        `the IMAP server did not ${action.kind} message${uids.length === 1 ? '' : 's'} ${uids.join(', ')} of ${this.folder}`,
+        `the IMAP server did not ${action.kind} message${uids.length === 1 ? '' : 's'} ${uids.join(', ')} of ${this.folder}${hint}`,
       );
     }
   }
@@ -144,7 +146,12 @@ export class ImapSource implements MailSource {
         else options.onError?.(err);
       });
       signal.addEventListener('abort', onAbort, { once: true });
-      watcher.start().catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
+      watcher.start().then(
+        () => {
+          if (!finished) options.onReady?.();
+        },
+        (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+      );
     });
   }
 

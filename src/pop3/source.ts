@@ -80,6 +80,7 @@ export class Pop3Source implements MailSource {
     const intervalMs = this.#options.pollIntervalMs ?? 60_000;
     // The first look is the baseline; it must succeed, so a watch that cannot work says so at once.
     let seen = await this.#poll();
+    options.onReady?.();
     while (!signal.aborted) {
       if (!(await pause(intervalMs, signal))) break;
       let now: Set<string>;

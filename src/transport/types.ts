@@ -73,7 +73,7 @@ export interface NewMessages {
 export type DoneAction =
   /** Remove it from the server. */
   | { kind: 'delete' }
-  /** Set a flag or keyword (IMAP, e.g. `\\Seen` or `$Archived`), leaving the message where it is. */
+  /** Set a flag (IMAP, e.g. `\\Seen`, `\\Flagged`; a keyword such as `$Archived` only where the folder allows keywords: Exchange does not), leaving the message where it is. */
   | { kind: 'flag'; flag: string }
   /** Move it into another folder (IMAP). Its id in this source is then gone. */
   | { kind: 'move'; folder: string };
@@ -85,9 +85,15 @@ export interface WatchOptions {
    * Called when there may be new messages: call listNew (with the last checkpoint or known ids)
    * to find out which. A wake-up rather than a list, so that listNew stays the one place that
    * decides what is new (nothing reported twice, nothing lost between two sessions), and because
-   * a POP3 session can only read what was there when it started.
+   * a POP3 session can only read what was there when it started. It may be called more than
+   * once for one arrival.
    */
   onNewMail: () => void;
+  /**
+   * Called once the watch knows what is there already: mail arriving from then on wakes it.
+   * (Mail that came before is what listNew is for.)
+   */
+  onReady?: () => void;
   /** Failures the watch recovers from (a dropped connection, a failed poll); it goes on. */
   onError?: (err: Error) => void;
 }
