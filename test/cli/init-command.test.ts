@@ -13,32 +13,17 @@ import { ConfidentialClientApplication } from '@azure/msal-node';
 import { loadConfig, resolveCloud } from '../../src/config/load.ts';
 import { msalApp } from '../../src/identity/msal-apps.ts';
 import { exchangePowerShell, OBJECT_ID_PLACEHOLDER, setupGuide } from '../../src/cli/setup-guide.ts';
+import { MAILBRIDGE_CLI, runCli, type CliRun } from '../helpers/cli.ts';
 import { httpsRequest } from '../helpers/https.ts';
-
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-const INIT = new URL('../helpers/init-cli.ts', import.meta.url).pathname;
 
 // The environment of every run: no CA from outside, no config path from outside.
 const ENV: NodeJS.ProcessEnv = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS' && k !== 'MAILBRIDGE_CONFIG' && !k.startsWith('MAILBRIDGE__')),
 );
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], input?: string, env: NodeJS.ProcessEnv = ENV): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [INIT, 'init', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
+/** `mailbridge init ...` through the real entry point, with `input` as the piped answers. */
+function run(args: string[], input?: string, env: NodeJS.ProcessEnv = ENV): Promise<CliRun> {
+  return runCli(['init', ...args], { env, stdin: input ?? '' });
 }
 
 interface Scenario {
@@ -65,7 +50,7 @@ describe('mailbridge init', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mailbridge-init-'));
-    emulator = spawn(process.execPath, [MAIN, 'emulator', '--data', join(dir, 'emulator'), '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    emulator = spawn(process.execPath, [MAILBRIDGE_CLI, 'emulator', '--data', join(dir, 'emulator'), '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
     for await (const line of createInterface({ input: emulator.stdout! })) {
       if (line.startsWith('identity ')) identity = line.slice('identity '.length);
       if (line.startsWith('ca ')) {
@@ -95,7 +80,7 @@ describe('mailbridge init', () => {
 
   describe('--emulator', () => {
     let configFile: string;
-    let first: Run;
+    let first: CliRun;
 
     before(async () => {
       configFile = join(dir, 'emulator-config', 'config.json');

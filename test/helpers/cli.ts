@@ -1,4 +1,4 @@
-// Runs `mailbridge` (src/cli/main.ts) as its own process: real argv, stdout, stderr and exit code.
+// Runs `mailbridge` (src/cli/main.ts) as its own process: real argv, stdin, stdout, stderr and exit code.
 import { spawn } from 'node:child_process';
 
 export const MAILBRIDGE_CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
@@ -9,13 +9,24 @@ export interface CliRun {
   stderr: string;
 }
 
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+export interface CliOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Written to the process's stdin, which then ends (answers to questions); without it stdin is empty. */
+  stdin?: string;
+}
+
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAILBRIDGE_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(options.env ? { env: options.env } : {}) });
+    const child = spawn(process.execPath, [MAILBRIDGE_CLI, ...args], {
+      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(options.env ? { env: options.env } : {}),
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    // Decoded as a stream: a character split across two chunks stays whole.
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin?.end(options.stdin);
   });
 }

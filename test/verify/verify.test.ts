@@ -4,15 +4,14 @@
 // store) and verify must name it with the fix and the admin's ids. After every run the tokens the
 // run used are fetched from the token provider and searched for in stdout and stderr.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
-import type { Protocol } from '../../src/config/schema.ts';
+import type { z } from 'zod';
+import type { configSchema, Protocol } from '../../src/config/schema.ts';
 import { DEFAULT_IDS, generateSecretValue } from '../../src/emulator/scenario/default.ts';
 import { TokenProvider } from '../../src/identity/token-provider.ts';
 import { encodeXoauth2 } from '../../src/net/sasl-xoauth2.ts';
@@ -21,13 +20,11 @@ import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
 import { createAuthority } from '../../src/tls/certificates.ts';
 import { renderText } from '../../src/verify/render.ts';
 import type { CauseId, ProtocolReport, VerifyReport } from '../../src/verify/types.ts';
+import { runCli, type CliRun } from '../helpers/cli.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
 import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/identity-config.ts';
 import { SCOPES, userToken } from '../helpers/mail-tokens.ts';
 
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-// Until the main command line wires `verify` in, a test entry point registers it on its own.
-const CLI = readFileSync(MAIN, 'utf8').includes('registerVerifyCommand') ? MAIN : new URL('../helpers/verify-cli.ts', import.meta.url).pathname;
 const ENV: NodeJS.ProcessEnv = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS' && k !== 'MAILBRIDGE_CONFIG' && !k.startsWith('MAILBRIDGE__')),
 );
@@ -38,12 +35,13 @@ const ALICE = 'alice@contoso.com';
 const SUPPORT = 'support@contoso.com';
 const BOB = 'bob@contoso.com';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+interface Run extends CliRun {
   report?: VerifyReport;
 }
+
+type ConfigInput = z.input<typeof configSchema>;
+/** The configuration file's JSON as writeTestConfig writes it (with these records), as the variants below change it. */
+type ConfigJson = ConfigInput & Required<Pick<ConfigInput, 'clouds' | 'apps' | 'mailboxes'>>;
 
 describe('mailbridge verify', () => {
   let emu: TestEmulator;
@@ -66,10 +64,10 @@ describe('mailbridge verify', () => {
   }
 
   /** A copy of a configuration with some changes; the data folder (token store) stays shared. */
-  async function variant(from: string, change: (config: Record<string, any>) => void): Promise<string> {
-    const config = JSON.parse(await readFile(from, 'utf8'));
+  async function variant(from: string, change: (config: ConfigJson) => void): Promise<string> {
+    const config = JSON.parse(await readFile(from, 'utf8')) as ConfigJson;
     // Files named relative to the original (certificates, CA) stay where they are.
-    for (const app of Object.values(config.apps) as { certificate?: { certFile: string; keyFile: string } }[]) {
+    for (const app of Object.values(config.apps)) {
       if (app.certificate)
         app.certificate = { certFile: resolve(dirname(from), app.certificate.certFile), keyFile: resolve(dirname(from), app.certificate.keyFile) };
     }
@@ -88,18 +86,7 @@ describe('mailbridge verify', () => {
 
   /** Runs `mailbridge verify`, then checks that no token the run used appears in its output. */
   async function verify(args: string[], configFile = base.file, stdin?: string): Promise<Run> {
-    const run = await new Promise<Run>((resolve) => {
-      const child = spawn(process.execPath, [CLI, 'verify', ...args, '--config', configFile], {
-        stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        env: ENV,
-      });
-      child.stdin?.end(stdin);
-      let stdout = '';
-      let stderr = '';
-      child.stdout!.on('data', (d) => (stdout += d));
-      child.stderr!.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const run: Run = await runCli(['verify', ...args, '--config', configFile], { env: ENV, ...(stdin === undefined ? {} : { stdin }) });
     runs++;
     if (args.includes('--json') && run.stdout.trim().startsWith('{')) run.report = JSON.parse(run.stdout) as VerifyReport;
     // The tokens the run obtained are the ones now in the store: a new provider hands them out.
@@ -295,8 +282,8 @@ describe('mailbridge verify', () => {
   it('STARTTLS on IMAP (143) and STLS on POP3 (110): TLS comes after the greeting, then all green', async () => {
     const ports = emu.running.mailPorts;
     const file = await variant(base.file, (c) => {
-      c.clouds.emulator.imap = `imap://localhost:${ports.imap}`;
-      c.clouds.emulator.pop = `pop3://localhost:${ports.pop3}`;
+      c.clouds.emulator!.imap = `imap://localhost:${ports.imap}`;
+      c.clouds.emulator!.pop = `pop3://localhost:${ports.pop3}`;
     });
     const run = await verify([SUPPORT, '--protocol', 'imap', '--protocol', 'pop', '--json'], file);
     assert.equal(run.code, 0, run.stdout + run.stderr);
@@ -348,7 +335,7 @@ describe('mailbridge verify', () => {
   // One test per cause
 
   it('dns: a host that does not resolve', async () => {
-    const file = await variant(base.file, (c) => (c.clouds.emulator.imap = 'imaps://no-such-host.invalid:993'));
+    const file = await variant(base.file, (c) => (c.clouds.emulator!.imap = 'imaps://no-such-host.invalid:993'));
     const cause = failedWith(await verify([SUPPORT, '--protocol', 'imap', '--json'], file), 'imap', 'dns', 'dns');
     assert.match(cause.summary, /no-such-host\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\)/);
     assert.match(cause.fix, /IMAP host in the configuration \(Exchange Online: outlook\.office365\.com\)/);
@@ -361,7 +348,7 @@ describe('mailbridge verify', () => {
         server.close(() => resolve(p));
       });
     });
-    const file = await variant(base.file, (c) => (c.clouds.emulator.pop = `pop3s://127.0.0.1:${port}`));
+    const file = await variant(base.file, (c) => (c.clouds.emulator!.pop = `pop3s://127.0.0.1:${port}`));
     const run = await verify([SUPPORT, '--protocol', 'pop', '--json'], file);
     const cause = failedWith(run, 'pop', 'tcp', 'tcp');
     assert.match(cause.summary, new RegExp(`Cannot connect to 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`));
@@ -370,7 +357,7 @@ describe('mailbridge verify', () => {
 
   it('tls: the certificate is not from the CA the configuration trusts (OpenSSL reason, certificate facts)', async () => {
     const other = await createAuthority('some other CA');
-    const file = await variant(base.file, (c) => (c.clouds.emulator.caFile = 'other-ca.crt'));
+    const file = await variant(base.file, (c) => (c.clouds.emulator!.caFile = 'other-ca.crt'));
     await writeFile(join(file, '..', 'other-ca.crt'), other.certPem);
     const run = await verify([SUPPORT, '--json'], file);
     for (const protocol of ['imap', 'pop', 'smtp'] as const) {
@@ -440,7 +427,7 @@ describe('mailbridge verify', () => {
   it('missing_role: an app whose admin consent lacks SMTP.SendAsApp', async () => {
     const file = await variant(base.file, (c) => {
       c.apps.limited = { cloud: 'emulator', tenant: 'contoso.com', clientId: LIMITED.clientId, clientSecret: LIMITED.secret };
-      c.mailboxes[SUPPORT].app = 'limited';
+      c.mailboxes[SUPPORT]!.app = 'limited';
       c.dataDir = `${c.dataDir}-limited`;
     });
     const run = await verify([SUPPORT, '--json'], file);
@@ -559,7 +546,7 @@ describe('mailbridge verify', () => {
   });
 
   it('send_as_denied: --send-test as a shared mailbox the delegate may open but not send as', async () => {
-    const file = await variant(delegates, (c) => (c.mailboxes[SUPPORT].protocols = ['imap', 'smtp']));
+    const file = await variant(delegates, (c) => (c.mailboxes[SUPPORT]!.protocols = ['imap', 'smtp']));
     await emu.admin('POST', `/mailboxes/${SUPPORT}/permissions`, { principal: ALICE, accessRights: ['FullAccess'] });
     try {
       const run = await verify([SUPPORT, '--protocol', 'smtp', '--send-test', '--json'], file);
@@ -582,7 +569,7 @@ describe('mailbridge verify', () => {
 
   it('wrong_user: the grant was signed in as another user and the mailbox is not configured as shared', async () => {
     // bob's grant was made by alice while "signInAs" said so; that line is gone now.
-    const file = await variant(delegates, (c) => delete c.mailboxes[BOB].signInAs);
+    const file = await variant(delegates, (c) => delete c.mailboxes[BOB]!.signInAs);
     const run = await verify([BOB, '--json'], file);
     const cause = failedWith(run, 'imap', 'wrong_user', 'token');
     assert.equal(protocolOf(run, 'imap').token?.upn, ALICE);
@@ -599,7 +586,7 @@ describe('mailbridge verify', () => {
     const silent = createServer((socket) => socket.on('error', () => {}));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
     try {
-      const file = await variant(base.file, (c) => (c.clouds.emulator.smtp = `smtp://127.0.0.1:${(silent.address() as { port: number }).port}`));
+      const file = await variant(base.file, (c) => (c.clouds.emulator!.smtp = `smtp://127.0.0.1:${(silent.address() as { port: number }).port}`));
       const run = await verify([SUPPORT, '--protocol', 'smtp', '--timeout', '0.5', '--json'], file);
       const quiet = failedWith(run, 'smtp', 'unexpected_reply', 'greeting');
       assert.match(quiet.summary, /no reply within 500 ms/);
@@ -610,7 +597,7 @@ describe('mailbridge verify', () => {
 
   it("token_request_failed: the app's client secret expired (the AADSTS explanation and its fix)", async () => {
     const file = await variant(base.file, (c) => {
-      c.mailboxes[SUPPORT].app = 'service-secret';
+      c.mailboxes[SUPPORT]!.app = 'service-secret';
       c.dataDir = `${c.dataDir}-secret`;
     });
     const service = emu.scenario.apps.find((a) => a.clientId === DEFAULT_IDS.serviceApp)!;
