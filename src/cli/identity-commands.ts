@@ -2,9 +2,8 @@
 // another program (msmtp's passwordeval, mutt, isync), list grants and their health, sign out.
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import { PROTOCOLS, type Protocol } from '../config/schema.ts';
+import { PROTOCOLS, type Protocol } from '../config/names.ts';
 import { encodeXoauth2 } from '../net/sasl-xoauth2.ts';
-import { login } from '../identity/login.ts';
 import { resolveGrant } from '../identity/grants.ts';
 import type { GrantMeta } from '../store/token-store.ts';
 import { EXIT } from './exit-codes.ts';
@@ -55,6 +54,8 @@ export function registerIdentityCommands(program: Command): void {
       runIdentityCommand('login', async () => {
         const ctx = await openIdentity(flags.config);
         try {
+          // Loaded here: sign-in brings msal-node, which `token` with a cached token does without.
+          const { login } = await import('../identity/login.ts');
           const meta = await login(ctx.loaded, ctx.store, mailbox, {
             mode: flags.device ? 'device' : flags.browser === false ? 'manual' : 'browser',
             say: (text) => process.stderr.write(`${text}\n`),

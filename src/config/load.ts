@@ -1,12 +1,14 @@
 // Reads the configuration: the JSON file, then environment overrides (MAILBRIDGE__apps__web__
 // clientSecret=... sets apps.web.clientSecret), then the schema and the checks of validate.ts.
-// Every problem is reported at once, each with its path.
+// Every problem is reported at once, each with its path. A file validated before (same text,
+// overrides and mailbridge) is taken from validated-cache.ts without loading the schema (zod).
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CLOUDS, OUTLOOK_COM_SMTP, parseMailUrl, type Cloud, type CloudName } from './clouds.ts';
-import { configSchema, type AppConfig, type MailbridgeConfig, type SecretRef } from './schema.ts';
-import { validateConfig, type ConfigProblem } from './validate.ts';
+import type { AppConfig, MailbridgeConfig, SecretRef } from './schema.ts';
+import type { ConfigProblem } from './validate.ts';
+import { cacheKey, readValidated, writeValidated } from './validated-cache.ts';
 import { MailbridgeError } from '../errors.ts';
 
 export class ConfigError extends MailbridgeError<'config_invalid'> {
@@ -82,6 +84,19 @@ export async function loadConfig(file = defaultConfigPath(), env: NodeJS.Process
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, [{ path: '', message: 'must be a JSON object' }]);
   const problems: ConfigProblem[] = [];
   applyEnvOverrides(raw as Record<string, unknown>, env, problems);
+  const key = problems.length === 0 ? cacheKey(text, env) : undefined;
+  let config = key ? ((await readValidated(file, key, raw, env)) as MailbridgeConfig | undefined) : undefined;
+  if (!config) {
+    config = await validate(file, raw, problems);
+    if (key) await writeValidated(file, key, raw, config, env);
+  }
+  const baseDir = dirname(resolve(file));
+  return { config, file, baseDir, dataDir: config.dataDir ? resolve(baseDir, config.dataDir) : defaultDataDir(env) };
+}
+
+/** The schema, then the checks of validate.ts; loaded here only, as they bring zod. */
+async function validate(file: string, raw: unknown, problems: ConfigProblem[]): Promise<MailbridgeConfig> {
+  const [{ configSchema }, { validateConfig }] = await Promise.all([import('./schema.ts'), import('./validate.ts')]);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push({ path: issue.path.join('.'), message: issue.message });
@@ -89,8 +104,7 @@ export async function loadConfig(file = defaultConfigPath(), env: NodeJS.Process
   }
   problems.push(...validateConfig(parsed.data));
   if (problems.length > 0) throw new ConfigError(file, problems);
-  const baseDir = dirname(resolve(file));
-  return { config: parsed.data, file, baseDir, dataDir: parsed.data.dataDir ? resolve(baseDir, parsed.data.dataDir) : defaultDataDir(env) };
+  return parsed.data;
 }
 
 /** The cloud an app lives in, with a custom cloud's overrides applied. */

@@ -2,12 +2,9 @@
 // them. Validated with zod; each rule admins trip over has a message that says what to change.
 import { z } from 'zod';
 import { CLOUD_NAMES } from './clouds.ts';
+import { GRANTS, PROTOCOLS } from './names.ts';
 
-export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const PROTOCOLS = ['imap', 'pop', 'smtp'] as const;
-export type Protocol = (typeof PROTOCOLS)[number];
-export const GRANTS = ['authorization_code', 'device_code', 'client_credentials'] as const;
-export type GrantType = (typeof GRANTS)[number];
+export { GRANTS, GUID, PROTOCOLS, type GrantType, type Protocol } from './names.ts';
 
 /** A secret given inline, or by the name of an environment variable or a file holding it. */
 export const secretRefSchema = z.union([z.string().min(1), z.object({ env: z.string().min(1) }), z.object({ file: z.string().min(1) })]);

@@ -1,7 +1,8 @@
 // The checks that catch the setup mistakes every admin makes once (what-users-hit.md): a Secret
 // ID pasted as the secret, Graph scopes, client credentials on /common, redirect URI rules.
 import { CLOUD_NAMES } from './clouds.ts';
-import { GUID, type AppConfig, type MailbridgeConfig, type MailboxConfig } from './schema.ts';
+import { GUID } from './names.ts';
+import type { AppConfig, MailbridgeConfig, MailboxConfig } from './schema.ts';
 import { checkScopes } from './scopes.ts';
 
 export interface ConfigProblem {

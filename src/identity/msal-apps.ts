@@ -1,14 +1,14 @@
 // msal-node client applications for a configured app: the authority in its cloud, the HTTPS
-// client (trusting an emulator's CA when the cloud names one), and the credential.
+// client (trusting an emulator's CA when the cloud names one), and the credential. msal-node is
+// loaded on the first call only: a token served from the store never needs it.
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { ConfidentialClientApplication, PublicClientApplication, type Configuration } from '@azure/msal-node';
+import type { ConfidentialClientApplication, Configuration, PublicClientApplication } from '@azure/msal-node';
 import type { Cloud } from '../config/clouds.ts';
 import { CLOUDS } from '../config/clouds.ts';
 import { resolveSecret, type LoadedConfig } from '../config/load.ts';
 import type { AppConfig } from '../config/schema.ts';
-import { HttpsNetworkClient } from './https-network-client.ts';
 
 export type MsalApp = PublicClientApplication | ConfidentialClientApplication;
 
@@ -21,6 +21,7 @@ export function authorityUrl(cloud: Cloud, app: AppConfig): string {
 async function baseConfiguration(cloud: Cloud, app: AppConfig, timeoutMs?: number): Promise<Configuration> {
   const host = new URL(cloud.loginUrl).host;
   const caPem = cloud.caFile ? await readFile(cloud.caFile, 'utf8') : undefined;
+  const { HttpsNetworkClient } = await import('./https-network-client.ts');
   return {
     auth: {
       clientId: app.clientId,
@@ -38,7 +39,10 @@ export function isConfidential(app: AppConfig): boolean {
 
 /** A public or confidential msal-node application for `app` (confidential when it has a credential). */
 export async function msalApp(loaded: LoadedConfig, appName: string, app: AppConfig, cloud: Cloud, timeoutMs?: number): Promise<MsalApp> {
-  const configuration = await baseConfiguration(cloud, app, timeoutMs);
+  const [configuration, { ConfidentialClientApplication, PublicClientApplication }] = await Promise.all([
+    baseConfiguration(cloud, app, timeoutMs),
+    import('@azure/msal-node'),
+  ]);
   if (!isConfidential(app)) return new PublicClientApplication(configuration);
   if (app.clientSecret !== undefined) {
     const clientSecret = await resolveSecret(loaded, app.clientSecret, `apps.${appName}.clientSecret`);

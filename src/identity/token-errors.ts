@@ -2,7 +2,7 @@
 // configuration is wrong, or the identity service is (for now) unreachable.
 import { aadstsCodeOf, explainAadsts, type Explanation, type ExplanationContext } from './explanations.ts';
 import { MailbridgeError } from '../errors.ts';
-import { IdentityEndpointError } from './https-network-client.ts';
+import type { IdentityEndpointError } from './https-network-client.ts';
 
 export type TokenErrorCode = 'not_configured' | 'needs_sign_in' | 'broken_configuration' | 'unavailable';
 
@@ -28,9 +28,17 @@ export interface ClassifiedFailure {
   summary: string;
 }
 
+/**
+ * By name, not instanceof: the class extends msal-node's AuthError, and importing it would load
+ * msal-node into every process that handles a TokenError (`mailbridge token` with a cached token).
+ */
+function isIdentityEndpointError(err: unknown): err is IdentityEndpointError {
+  return err instanceof Error && err.name === 'IdentityEndpointError';
+}
+
 /** What an msal-node (or network) failure means for the grant. */
 export function classifyFailure(err: unknown, ctx: ExplanationContext): ClassifiedFailure {
-  if (err instanceof IdentityEndpointError) return { transient: true, summary: err.message };
+  if (isIdentityEndpointError(err)) return { transient: true, summary: err.message };
   const e = err as { errorCode?: string; errorMessage?: string; message?: string; subError?: string };
   const text = `${e.errorMessage ?? ''} ${e.message ?? ''}`;
   const aadsts = aadstsCodeOf(text);

@@ -12,7 +12,6 @@ import { ConfigError, type LoadedConfig } from '../config/load.ts';
 import type { Protocol, ProxyListenerConfig } from '../config/schema.ts';
 import { resolveGrant } from '../identity/grants.ts';
 import type { TlsMaterial } from '../net/line-server.ts';
-import { createSelfSignedCertificate } from '../tls/certificates.ts';
 
 export interface UpstreamTargetBase {
   endpoint: MailEndpoint;
@@ -47,6 +46,8 @@ async function generatedCertificate(dataDir: string, hosts: string[]): Promise<{
   }
   const names = new Set(['localhost', hostname(), ...hosts.filter((h) => !isIP(h) && h !== '0.0.0.0')]);
   const ips = new Set(['127.0.0.1', '::1', ...hosts.filter((h) => isIP(h) && h !== '0.0.0.0' && h !== '::')]);
+  // Loaded only here (once per data folder): @peculiar/x509 and its ASN.1 stack weigh ~10 MB in every proxy otherwise.
+  const { createSelfSignedCertificate } = await import('../tls/certificates.ts');
   const made = await createSelfSignedCertificate({ commonName: 'mailbridge proxy', dnsNames: [...names], ipAddresses: [...ips], days: 3650 });
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(keyFile, made.keyPem, { mode: 0o600 });

@@ -2,12 +2,11 @@
 // dialog of the listener's protocol, the login, the relay), the audit line, and a shutdown that
 // stops taking connections at once but lets sessions already relaying finish within a grace period.
 import { hostname } from 'node:os';
-import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Protocol } from '../config/schema.ts';
 import type { TokenProvider } from '../identity/token-provider.ts';
 import { startLineServer, type LineSession, type RunningLineServer } from '../net/line-server.ts';
-import type { SessionAudit } from './audit.ts';
+import type { Logger, SessionAudit } from './audit.ts';
 import { FrontIo, printable } from './front/io.ts';
 import { IMAP_TOO_MANY_ERRORS, imapFront } from './front/imap.ts';
 import { POP3_TOO_MANY_ERRORS, pop3Front } from './front/pop3.ts';
