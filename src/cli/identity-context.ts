@@ -1,35 +1,21 @@
-// What the identity commands share: the configuration, the token store with its key, the token
-// provider; and one place that turns their errors into a message and an exit code.
-import { join } from 'node:path';
-import { loadConfig, type LoadedConfig } from '../config/load.ts';
+// What the identity commands share: a mailbridge from the composition root (configuration, stores,
+// token provider), under the names these commands have always used; and one place that turns
+// their errors into a message and an exit code.
+import { openMailbridge, type Mailbridge } from '../app/open-mailbridge.ts';
+import type { LoadedConfig } from '../config/load.ts';
 import { isMailbridgeError } from '../errors.ts';
-import { TokenProvider } from '../identity/token-provider.ts';
-import { loadKey } from '../store/encryption.ts';
-import { SqliteTokenStore } from '../store/sqlite-token-store.ts';
 import type { TokenStore } from '../store/token-store.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 
-export interface IdentityContext {
+/** A mailbridge as the commands know it: `loaded` is its configuration, `store` its token store. */
+export interface IdentityContext extends Mailbridge {
   loaded: LoadedConfig;
   store: TokenStore;
-  provider: TokenProvider;
-  close(): Promise<void>;
 }
 
 export async function openIdentity(configFile?: string): Promise<IdentityContext> {
-  const loaded = await loadConfig(configFile);
-  const box = await loadKey(join(loaded.dataDir, 'key'));
-  const store = await SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), box);
-  const provider = new TokenProvider({ loaded, store });
-  return {
-    loaded,
-    store,
-    provider,
-    close: async () => {
-      await provider.settled();
-      await store.close();
-    },
-  };
+  const mailbridge = await openMailbridge(configFile === undefined ? {} : { configFile });
+  return { ...mailbridge, loaded: mailbridge.config, store: mailbridge.tokens };
 }
 
 /** Runs a command body; known errors print their message (never a token) and exit with their code. */

@@ -1,12 +1,11 @@
 // `mailbridge proxy add-client | clients | revoke-client`: the local clients of the legacy proxy
 // and their app passwords. A password is printed once, when it is made; only its hash is kept,
 // and no command ever prints the hash.
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { createProxyClient } from '../proxy/clients/app-password.ts';
-import { CLIENT_NAME, ProxyClientStoreError, type ProxyClientRecord } from '../store/proxy-client-store.ts';
-import { SqliteProxyClientStore } from '../store/sqlite-proxy-client-store.ts';
+import { openProxyClientStore } from '../store/open-stores.ts';
+import { CLIENT_NAME, ProxyClientStoreError, type ProxyClientRecord, type ProxyClientStore } from '../store/proxy-client-store.ts';
 import { EXIT } from './exit-codes.ts';
 import { runIdentityCommand } from './identity-context.ts';
 
@@ -19,11 +18,6 @@ const collect = (value: string, previous: string[] = []) => [
     .map((v) => v.trim())
     .filter(Boolean),
 ];
-
-/** The same file as the token store: one file to back up, one place the data lives. */
-export function proxyClientStoreFile(loaded: LoadedConfig): string {
-  return join(loaded.dataDir, 'tokens.db');
-}
 
 /** runIdentityCommand, plus the proxy client store's own errors (exit 6, like the token store's). */
 function run(name: string, body: () => Promise<number | void>): Promise<never> {
@@ -38,8 +32,9 @@ function run(name: string, body: () => Promise<number | void>): Promise<never> {
   });
 }
 
-async function withStore<T>(loaded: LoadedConfig, body: (store: SqliteProxyClientStore) => Promise<T>): Promise<T> {
-  const store = await SqliteProxyClientStore.open(proxyClientStoreFile(loaded));
+/** The configured store's proxy clients (beside the grants); without the key, which hashes do not need. */
+async function withStore<T>(loaded: LoadedConfig, body: (store: ProxyClientStore) => Promise<T>): Promise<T> {
+  const store = await openProxyClientStore(loaded);
   try {
     return await body(store);
   } finally {

@@ -1,13 +1,11 @@
 // `mailbridge proxy`: local POP3, IMAP and SMTP endpoints for programs that only know a password.
 // `proxy run` (the default) starts the configured listeners and prints one line per listener on
 // stdout; the app-password subcommands live in proxy-clients-command.ts.
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../config/load.ts';
 import { ProxyAuthenticator } from '../proxy/clients/authenticator.ts';
 import { proxyLogger } from '../proxy/audit.ts';
 import { startProxy, type RunningListener } from '../proxy/server.ts';
-import { SqliteProxyClientStore } from '../store/sqlite-proxy-client-store.ts';
 import { EXIT } from './exit-codes.ts';
 import { openIdentity, runIdentityCommand } from './identity-context.ts';
 import { registerProxyClientCommands } from './proxy-clients-command.ts';
@@ -61,9 +59,8 @@ Set up:
             { path: 'proxy.listeners', message: 'no listeners are configured; add one, e.g. { "protocol": "imap", "port": 1143 } (see docs/proxy.md)' },
           ]);
         }
-        const clients = await SqliteProxyClientStore.open(join(loaded.dataDir, 'tokens.db'));
         const authenticator = new ProxyAuthenticator({
-          store: clients,
+          store: ctx.proxyClients,
           mailboxes: () => Object.keys(loaded.config.mailboxes),
           failedLogins: loaded.config.proxy.failedLogins,
         });
@@ -75,7 +72,6 @@ Set up:
           const e = err as NodeJS.ErrnoException;
           if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
             process.stderr.write(`mailbridge proxy: cannot listen: ${e.message}; change "port" (0 picks a free one) or "host" of the listener\n`);
-            await clients.close();
             await ctx.close();
             return EXIT.unavailable;
           }
@@ -94,7 +90,6 @@ Set up:
         process.stderr.write(`mailbridge proxy: stopping; ${running.sessionCount} session(s) open\n`);
         await running.close();
         logger.flush();
-        await clients.close();
         await ctx.close();
         return EXIT.ok;
       }),

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { CLOUD_NAMES } from './clouds.ts';
 import { GRANTS, PROTOCOLS } from './names.ts';
+import { unknownStoreKindMessage } from './store-kinds.ts';
 
 export { GRANTS, GUID, PROTOCOLS, type GrantType, type Protocol } from './names.ts';
 
@@ -80,9 +81,25 @@ const proxySchema = z.object({
     .default({ max: 10, windowSeconds: 300 }),
 });
 
+/** The embedded store: one SQLite file holding the grants and the proxy's clients. */
+const sqliteStoreSchema = z.object({
+  kind: z.literal('sqlite').default('sqlite'),
+  /** The database file; default <dataDir>/tokens.db. A relative path is resolved from the configuration file's folder. */
+  path: z.string().min(1).optional(),
+});
+
+/**
+ * Where grants and proxy clients are kept, chosen by `kind`. A PostgreSQL store (shared by many
+ * workers) will be a second member of this union; src/store/open-stores.ts opens each kind.
+ */
+const storeSchema = z.discriminatedUnion('kind', [sqliteStoreSchema], {
+  error: (issue) => (issue.code === 'invalid_union' ? unknownStoreKindMessage((issue.input as { kind?: unknown } | undefined)?.kind) : undefined),
+});
+
 export const configSchema = z.object({
   /** Where the token store and its key live; default ~/.local/share/mailbridge. */
   dataDir: z.string().optional(),
+  store: storeSchema.default({ kind: 'sqlite' }),
   clouds: z.record(z.string(), customCloudSchema).default({}),
   apps: z.record(z.string(), appSchema).default({}),
   mailboxes: z.record(z.string(), mailboxSchema).default({}),
@@ -109,3 +126,4 @@ export type MailboxConfig = z.infer<typeof mailboxSchema>;
 export type ProxyConfig = z.infer<typeof proxySchema>;
 export type ProxyListenerConfig = z.infer<typeof proxyListenerSchema>;
 export type CustomCloudConfig = z.infer<typeof customCloudSchema>;
+export type StoreConfig = z.infer<typeof storeSchema>;

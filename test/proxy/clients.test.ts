@@ -11,7 +11,6 @@ import { after, before, describe, it } from 'node:test';
 import { runCli, type CliRun } from '../helpers/cli.ts';
 import { createProxyClient, generateAppPassword, hashAppPassword, parseAppPassword, verifyAppPassword } from '../../src/proxy/clients/app-password.ts';
 import { ProxyAuthenticator, rateLimitKey, type AuthInput } from '../../src/proxy/clients/authenticator.ts';
-import { ProxyClientStoreError } from '../../src/store/proxy-client-store.ts';
 import { SecretBox } from '../../src/store/encryption.ts';
 import { SqliteProxyClientStore } from '../../src/store/sqlite-proxy-client-store.ts';
 import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
@@ -106,8 +105,9 @@ describe('proxy clients', () => {
     });
   });
 
+  // What every proxy client store promises is in test/store/contract.ts; here, what SQLite keeps on disk.
   describe('store', () => {
-    it('keeps clients beside the grants in tokens.db, names unique among live clients, never the password', async () => {
+    it('keeps clients beside the grants in tokens.db, and never the password', async () => {
       const tokens = await SqliteTokenStore.open(dbFile, new SecretBox(randomBytes(32), 'test key'));
       const { client, password } = await createProxyClient(store, {
         name: 'Printer',
@@ -116,36 +116,9 @@ describe('proxy clients', () => {
       assert.deepEqual(client.mailboxes, ['alice@contoso.com', 'bob@contoso.com']);
       assert.equal(parseAppPassword(password)?.id, client.id);
       assert.deepEqual(await store.getById(client.id), client);
-      assert.deepEqual(await store.getByName('PRINTER '), client);
-
-      await assert.rejects(
-        createProxyClient(store, { name: 'printer', mailboxes: ['bob@contoso.com'] }),
-        (err: unknown) => err instanceof ProxyClientStoreError && err.code === 'name_taken',
-      );
-      await assert.rejects(store.add({ ...client, name: 'other' }), (err: unknown) => err instanceof ProxyClientStoreError && err.code === 'id_taken');
-      await assert.rejects(
-        store.add({ ...client, id: 'abcdefgh', name: 'bad\nname' }),
-        (err: unknown) => err instanceof ProxyClientStoreError && err.code === 'invalid_record',
-      );
-
-      await store.touch(client.id, 5_000);
-      await store.touch(client.id, 4_000);
-      assert.equal((await store.getById(client.id))?.lastUsedAt, 5_000, 'last used never moves backwards');
-
-      const revoked = await store.revoke('printer', 6_000);
-      assert.equal(revoked?.revokedAt, 6_000);
-      assert.equal(await store.revoke('printer'), undefined, 'nothing left to revoke');
-      // The name is free again; the revoked row stays for the record.
+      await store.revoke('printer', 6_000);
       const again = await createProxyClient(store, { name: 'printer', mailboxes: ['bob@contoso.com'] });
       assert.equal((await store.getByName('Printer'))?.id, again.client.id);
-      const listed = await store.list();
-      assert.deepEqual(
-        listed.filter((c) => c.name.toLowerCase() === 'printer').map((c) => [c.id, c.revokedAt]),
-        [
-          [client.id, 6_000],
-          [again.client.id, null],
-        ],
-      );
       assert.deepEqual(await tokens.listMeta(), []);
       await tokens.close();
 
