@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatorAdmin } from './admin-client.ts';
 import type { EmulatorLogger } from './identity/server.ts';
-import { DEFAULT_IDS } from './scenario/default.ts';
+import { DEFAULT_IDS, defaultScenario } from './scenario/default.ts';
 import type { ScenarioInput } from './scenario/schema.ts';
 import { startEmulator as startServers, type MailServiceName } from './start.ts';
 
@@ -17,8 +17,10 @@ export interface StartEmulatorOptions {
   host?: string;
   /** First port; each further service takes the next one. Default 0: free ports. */
   port?: number;
-  /** The scenario (tenants, apps, users, mailboxes, settings); default the built-in one (docs/emulator.md). */
+  /** A whole scenario (tenants, apps, users, mailboxes, settings); default the built-in one (docs/emulator.md). */
   scenario?: ScenarioInput;
+  /** Changes to make to the scenario (the built-in one unless `scenario` is given) before it starts: settings, users, failures. */
+  adjust?: (scenario: ScenarioInput) => void;
   /** A scenario file instead of `scenario`. */
   scenarioFile?: string;
   /** Request logs: `true`, or a level and a stream. Off by default. */
@@ -79,9 +81,11 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'mailbridge-emulator-')));
   try {
     let scenarioFile = options.scenarioFile;
-    if (options.scenario !== undefined) {
+    if (options.scenario !== undefined || options.adjust !== undefined) {
+      const scenario = structuredClone(options.scenario) ?? defaultScenario();
+      options.adjust?.(scenario);
       scenarioFile = join(dataDir, 'scenario-given.json');
-      await writeFile(scenarioFile, JSON.stringify(options.scenario), { mode: 0o600 });
+      await writeFile(scenarioFile, JSON.stringify(scenario), { mode: 0o600 });
     }
     const running = await startServers({
       dataDir,
