@@ -2,18 +2,17 @@
 // given, listeners whose upstream is another server such as Dovecot), the token store with the
 // delegated mailboxes signed in, app passwords made with the real store, and every log line kept
 // so the test can look for secrets in it.
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { loadConfig, type LoadedConfig } from '../../src/config/load.ts';
+import { openMailbridge, type OpenMailbridgeOptions } from '../../src/app/open-mailbridge.ts';
+import type { LoadedConfig } from '../../src/config/load.ts';
 import type { ProxyListenerConfig } from '../../src/config/schema.ts';
-import { TokenProvider, type TokenProviderOptions } from '../../src/identity/token-provider.ts';
+import type { TokenProvider } from '../../src/identity/token-provider.ts';
 import { ProxyAuthenticator } from '../../src/proxy/clients/authenticator.ts';
 import { createProxyClient } from '../../src/proxy/clients/app-password.ts';
 import { startProxy, type RunningProxy } from '../../src/proxy/server.ts';
-import { loadKey } from '../../src/store/encryption.ts';
-import { SqliteProxyClientStore } from '../../src/store/sqlite-proxy-client-store.ts';
-import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
+import type { ProxyClientStore } from '../../src/store/proxy-client-store.ts';
+import type { TokenStore } from '../../src/store/token-store.ts';
 import type { TestEmulator } from './emulator.ts';
 import { signInMailbox, writeTestConfig, type TestConfig } from './identity-config.ts';
 
@@ -28,14 +27,14 @@ export interface TestProxyOptions {
   /** Changes to the configuration before it is written. */
   config?: Record<string, unknown>;
   debug?: boolean;
-  provider?: Partial<TokenProviderOptions>;
+  provider?: OpenMailbridgeOptions['provider'];
 }
 
 export interface TestProxy {
   config: TestConfig;
   loaded: LoadedConfig;
-  store: SqliteTokenStore;
-  clients: SqliteProxyClientStore;
+  store: TokenStore;
+  clients: ProxyClientStore;
   provider: TokenProvider;
   running: RunningProxy;
   /** Every JSON log line the proxy wrote (audit and, with debug, transcript). */
@@ -54,12 +53,9 @@ export interface TestProxy {
 export async function startTestProxy(emu: TestEmulator, options: TestProxyOptions): Promise<TestProxy> {
   const listeners = options.listeners.map((l) => ({ port: 0, ...l }));
   const config = await writeTestConfig(emu, { proxy: { listeners, ...options.proxy }, ...options.config });
-  const loaded = await loadConfig(config.file);
-  const box = await loadKey(join(loaded.dataDir, 'key'));
-  const store = await SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), box);
+  const mailbridge = await openMailbridge({ configFile: config.file, provider: { retries: 0, ...options.provider } });
+  const { config: loaded, tokens: store, proxyClients: clients, provider } = mailbridge;
   for (const mailbox of options.signIn ?? ['alice@contoso.com']) await signInMailbox(emu, loaded, store, mailbox);
-  const provider = new TokenProvider({ loaded, store, retries: 0, ...options.provider });
-  const clients = await SqliteProxyClientStore.open(join(loaded.dataDir, 'tokens.db'));
   const authenticator = new ProxyAuthenticator({
     store: clients,
     mailboxes: () => Object.keys(loaded.config.mailboxes),
@@ -106,9 +102,7 @@ export async function startTestProxy(emu: TestEmulator, options: TestProxyOption
     },
     close: async () => {
       await running.close(0);
-      await provider.settled();
-      await clients.close();
-      await store.close();
+      await mailbridge.close();
     },
   };
 }
