@@ -20,9 +20,9 @@ export interface ProxyListener {
   upstream?: string;
 }
 
-/** `mailbridge proxy add-client NAME --mailbox ... --json`: the new client's app password. */
-export async function addProxyClient(configFile: string, name: string, mailboxes: string[]): Promise<string> {
-  const args = [MAIN, 'proxy', 'add-client', name, ...mailboxes.flatMap((m) => ['--mailbox', m]), '--json', '--config', configFile];
+/** `mailbridge proxy add-client NAME --mailbox ... --json`: the new client's app password. `main`: another entry point (a build). */
+export async function addProxyClient(configFile: string, name: string, mailboxes: string[], main = MAIN): Promise<string> {
+  const args = [main, 'proxy', 'add-client', name, ...mailboxes.flatMap((m) => ['--mailbox', m]), '--json', '--config', configFile];
   const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: ROOT });
   const made = JSON.parse(stdout) as { password?: string };
   if (!made.password) throw new Error(`proxy add-client printed no password: ${stdout}`);
@@ -145,9 +145,9 @@ export class ProxyProcess {
     this.#stderr = stderr;
   }
 
-  /** `nodeFlags`: for investigations only, e.g. ['--trace-gc'] (its lines go to stderr's tail). */
-  static async start(configFile: string, nodeFlags: string[] = []): Promise<ProxyProcess> {
-    const child = spawn(process.execPath, [...nodeFlags, MAIN, 'proxy', 'run', '--json', '--config', configFile], {
+  /** `nodeFlags`: for investigations only, e.g. ['--trace-gc'] (its lines go to stderr's tail); `main`: another entry point (a build). */
+  static async start(configFile: string, nodeFlags: string[] = [], main = MAIN): Promise<ProxyProcess> {
+    const child = spawn(process.execPath, [...nodeFlags, main, 'proxy', 'run', '--json', '--config', configFile], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
