@@ -3,7 +3,6 @@
 // fresh, and each message is read back over IMAP.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,11 +17,11 @@ import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/iden
 import { SCOPES, userToken } from '../helpers/mail-tokens.ts';
 import { startDovecot, type Dovecot } from '../peers/dovecot.ts';
 import { startPostfix, type Postfix } from '../peers/postfix.ts';
+import { needPeers } from '../helpers/peers.ts';
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-const HAVE_PEERS = ['/usr/bin/msmtp', '/usr/sbin/postfix', '/usr/sbin/dovecot'].every((p) => existsSync(p)) && process.getuid?.() === 0;
 
-describe('mailbridge token as msmtp passwordeval', { skip: HAVE_PEERS ? false : 'needs msmtp, Postfix and Dovecot (installed by .ci/run) and root' }, () => {
+describe('mailbridge token as msmtp passwordeval', { skip: needPeers('msmtp', 'postfix', 'dovecot') }, () => {
   let emu: TestEmulator;
   let cfg: TestConfig;
   let dovecot: Dovecot;

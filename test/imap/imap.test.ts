@@ -4,7 +4,6 @@
 // ImapError with the server's reply and no token; certificates are always verified.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +16,7 @@ import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
 import type { TestConfig } from '../helpers/identity-config.ts';
 import { seedMaildir, startDovecot, type Dovecot } from '../peers/dovecot.ts';
 import { DOVECOT_ISSUER, message, openStore, peerTls, signInMailbox, writeMailConfig } from './mail-context.ts';
+import { needPeers } from '../helpers/peers.ts';
 
 const ALICE = 'alice@contoso.com';
 const SUPPORT = 'support@contoso.com';
@@ -178,8 +178,7 @@ describe('openImap', () => {
     });
   });
 
-  const skip = existsSync('/usr/sbin/dovecot') ? false : 'dovecot not installed (scripts/setup.sh --test-peers installs dovecot-*)';
-  describe("against Dovecot with the emulator's tokens", { skip }, () => {
+  describe("against Dovecot with the emulator's tokens", { skip: needPeers('dovecot') }, () => {
     let dovecot: Dovecot;
     let implicit: LoadedConfig;
     let starttls: LoadedConfig;

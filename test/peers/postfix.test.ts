@@ -20,15 +20,7 @@ import { LineClient } from '../helpers/line-client.ts';
 import { userToken } from '../helpers/mail-tokens.ts';
 import { startDovecot, type Dovecot } from './dovecot.ts';
 import { startPostfix, type Postfix } from './postfix.ts';
-
-const BINARIES = ['/usr/sbin/postfix', '/usr/sbin/dovecot'];
-const missing = BINARIES.filter((file) => !existsSync(file));
-const skip =
-  missing.length > 0
-    ? `${missing.join(' and ')} not installed (source scripts/setup.sh --test-peers installs postfix and dovecot-*)`
-    : (process.getuid?.() ?? 0) !== 0
-      ? 'Postfix only runs as root ("the postfix command is reserved for the superuser")'
-      : false;
+import { needPeers } from '../helpers/peers.ts';
 
 /** Reads one SMTP reply (all its lines); returns the lines. */
 async function reply(client: LineClient): Promise<string[]> {
@@ -97,7 +89,7 @@ function portAnswers(port: number): Promise<boolean> {
   });
 }
 
-describe('Postfix submission through Dovecot SASL, delivering into Dovecot', { skip }, () => {
+describe('Postfix submission through Dovecot SASL, delivering into Dovecot', { skip: needPeers('postfix', 'dovecot') }, () => {
   let emu: TestEmulator;
   let dovecot: Dovecot;
   let postfix: Postfix;

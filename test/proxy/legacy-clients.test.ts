@@ -6,7 +6,6 @@
 // alice's mailbox at the expected upstream; no log line holds the app password or a token.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,13 +38,8 @@ const MESSAGE = [
 ].join('\r\n');
 const MESSAGE_BYTES = Buffer.from(MESSAGE, 'utf8');
 
-const CLIENTS = ['/usr/bin/curl', '/usr/bin/mutt', '/usr/bin/msmtp', '/usr/bin/script'];
-const missingClients = CLIENTS.filter((f) => !existsSync(f));
-const skipClients = missingClients.length > 0 ? `${missingClients.join(', ')} not installed` : false;
-const missingPeers = ['/usr/sbin/dovecot', '/usr/sbin/postfix'].filter((f) => !existsSync(f));
-const skipPeers =
-  skipClients ||
-  (missingPeers.length > 0 ? `${missingPeers.join(' and ')} not installed` : (process.getuid?.() ?? 0) !== 0 ? 'Postfix only runs as root' : false);
+const skipClients = needPeers('curl', 'mutt', 'msmtp', 'script', 'python3');
+const skipPeers = skipClients || needPeers('dovecot', 'postfix');
 
 /** A message alice sends to bob, with everything a server would otherwise add (so it arrives as sent). */
 function outgoing(subject: string): string {
@@ -145,6 +139,7 @@ elif a['kind'] == 'smtp':
     s.quit()
 print(json.dumps(out))
 `;
+import { needPeers } from '../helpers/peers.ts';
 
 // ----- what each upstream provides -----
 

@@ -4,7 +4,6 @@
 // real servers do not do on demand (bytes after the login answer in the same write, no SASL-IR, a
 // BYE greeting, silence). After each login a raw command goes over the returned socket.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +17,7 @@ import { DOVECOT_ISSUER, message, peerTls } from '../imap/mail-context.ts';
 import { seedMaildir, startDovecot, type Dovecot } from '../peers/dovecot.ts';
 import { startPostfix, type Postfix } from '../peers/postfix.ts';
 import { freePorts } from '../peers/probe.ts';
+import { needPeers } from '../helpers/peers.ts';
 
 const ALICE = 'alice@contoso.com';
 const TIMEOUT = 5000;
@@ -422,9 +422,8 @@ describe('proxy upstream login', () => {
     });
   });
 
-  const missing = ['/usr/sbin/dovecot', '/usr/sbin/postfix'].filter((f) => !existsSync(f));
-  const skipDovecot = existsSync('/usr/sbin/dovecot') ? false : 'dovecot not installed (scripts/setup.sh --test-peers)';
-  const skipPostfix = missing.length > 0 ? `${missing.join(' and ')} not installed` : (process.getuid?.() ?? 0) !== 0 ? 'Postfix only runs as root' : false;
+  const skipDovecot = needPeers('dovecot');
+  const skipPostfix = needPeers('postfix');
 
   describe("against Dovecot (IMAP, POP3) and Postfix (SMTP) with the emulator's tokens", { skip: skipDovecot }, () => {
     let dovecot: Dovecot;

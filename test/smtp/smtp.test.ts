@@ -6,7 +6,6 @@
 // and never a token.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -21,6 +20,7 @@ import type { TestConfig } from '../helpers/identity-config.ts';
 import { startDovecot, type Dovecot } from '../peers/dovecot.ts';
 import { startPostfix, type Postfix } from '../peers/postfix.ts';
 import { DOVECOT_ISSUER, message, openStore, peerTls, signInMailbox, until, writeMailConfig } from '../imap/mail-context.ts';
+import { needPeers } from '../helpers/peers.ts';
 
 const ALICE = 'alice@contoso.com';
 const BOB = 'bob@contoso.com';
@@ -231,9 +231,7 @@ describe('SMTP sending', () => {
     });
   });
 
-  const missing = ['/usr/sbin/postfix', '/usr/sbin/dovecot'].filter((f) => !existsSync(f));
-  const skip = missing.length > 0 ? `${missing.join(' and ')} not installed` : (process.getuid?.() ?? 0) !== 0 ? 'Postfix only runs as root' : false;
-  describe('through Postfix, delivered into Dovecot', { skip }, () => {
+  describe('through Postfix, delivered into Dovecot', { skip: needPeers('postfix', 'dovecot') }, () => {
     let dovecot: Dovecot;
     let postfix: Postfix;
     let peers: LoadedConfig;

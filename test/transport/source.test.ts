@@ -5,7 +5,6 @@
 // mailbox holds.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -21,6 +20,7 @@ import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
 import type { TestConfig } from '../helpers/identity-config.ts';
 import { startDovecot, type Dovecot } from '../peers/dovecot.ts';
 import { DOVECOT_ISSUER, openStore, peerTls, signInMailbox, until, writeMailConfig } from '../imap/mail-context.ts';
+import { needPeers } from '../helpers/peers.ts';
 
 const ALICE = 'alice@contoso.com';
 const BOB = 'bob@contoso.com';
@@ -311,8 +311,7 @@ describe('MailSource and MailSender', () => {
 
   for (const protocol of ['pop', 'imap'] as const) sourceSuite(emulatorPeer, protocol);
 
-  const skip = existsSync('/usr/sbin/dovecot') ? false : 'dovecot not installed (scripts/setup.sh --test-peers installs dovecot-*)';
-  describe('against Dovecot', { skip }, () => {
+  describe('against Dovecot', { skip: needPeers('dovecot') }, () => {
     let dovecot: Dovecot | undefined;
     let provider: TokenProvider | undefined;
     const peer: Peer & { loaded?: MailContext['loaded'] } = {

@@ -5,7 +5,6 @@
 // and deleting a message of a shared mailbox with a delegate's token).
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +14,9 @@ import { ImapFlow } from 'imapflow';
 import { generatedMessage } from '../../../src/emulator/exchange/mail-store.ts';
 import { startTestEmulator, type TestEmulator } from '../../helpers/emulator.ts';
 import { appToken, SCOPES, userToken } from '../../helpers/mail-tokens.ts';
+import { needPeers } from '../../helpers/peers.ts';
 
 const run = promisify(execFile);
-const has = (bin: string) => ['/usr/bin', '/usr/local/bin', '/bin'].some((d) => existsSync(join(d, bin)));
 
 const SIZES = { alice: 2000, bob: 1500, support: 1200 };
 
@@ -148,7 +147,7 @@ describe('real IMAP clients against the emulator', () => {
     });
   });
 
-  describe('curl', { skip: has('curl') ? false : 'curl is not installed' }, () => {
+  describe('curl', { skip: needPeers('curl') }, () => {
     const curl = (token: string, url: string) =>
       run('curl', ['-sS', '--ssl-reqd', '--cacert', caFile, '--oauth2-bearer', token, '-u', 'bob@contoso.com:', url], { encoding: 'buffer', timeout: 20_000 });
 
@@ -178,7 +177,7 @@ describe('real IMAP clients against the emulator', () => {
     });
   });
 
-  describe("Python's imaplib", { skip: has('python3') || existsSync('/root/.pyenv/shims/python3') ? false : 'python3 is not installed' }, () => {
+  describe("Python's imaplib", { skip: needPeers('python3') }, () => {
     it('AUTHENTICATE XOAUTH2 (two-step), SELECT, SEARCH, FETCH RFC822 and STORE', async () => {
       const script = join(work, 'imaplib_check.py');
       await writeFile(
@@ -215,7 +214,7 @@ describe('real IMAP clients against the emulator', () => {
     });
   });
 
-  describe('mutt', { skip: has('mutt') && has('script') ? false : 'mutt (or script) is not installed' }, () => {
+  describe('mutt', { skip: needPeers('mutt', 'script') }, () => {
     /** Runs mutt on a pseudo-terminal with keys pushed at start; resolves with its screen output. */
     async function mutt(rc: string, keys: string): Promise<string> {
       const rcFile = join(work, 'muttrc');

@@ -6,7 +6,6 @@
 // curl, Python's smtplib and msmtp (each skipped, saying why, where it is not installed).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,17 +14,14 @@ import nodemailer from 'nodemailer';
 import PostalMime from 'postal-mime';
 import { startTestEmulator, type TestEmulator } from '../../helpers/emulator.ts';
 import { userToken } from '../../helpers/mail-tokens.ts';
+import { needPeers, peerPath } from '../../helpers/peers.ts';
 
 const ALICE = 'alice@contoso.com';
 const BOB = 'bob@contoso.com';
 
-function findProgram(name: string): string | undefined {
-  return ['/usr/bin', '/usr/local/bin', '/bin'].map((d) => join(d, name)).find((p) => existsSync(p));
-}
-
-const CURL = findProgram('curl');
-const PYTHON = findProgram('python3');
-const MSMTP = findProgram('msmtp');
+const CURL = peerPath('curl');
+const PYTHON = peerPath('python3');
+const MSMTP = peerPath('msmtp');
 
 interface Run {
   code: number;
@@ -158,7 +154,7 @@ describe('real SMTP clients against the emulated smtp.office365.com', () => {
     });
   });
 
-  describe('curl (--oauth2-bearer: XOAUTH2, since no OAUTHBEARER is offered)', { skip: CURL ? false : 'curl is not installed' }, () => {
+  describe('curl (--oauth2-bearer: XOAUTH2, since no OAUTHBEARER is offered)', { skip: needPeers('curl') }, () => {
     for (const [label, tokenFor] of TOKENS) {
       it(`uploads a message that arrives byte for byte${label}`, async () => {
         const subject = `curl test${label}`;
@@ -194,7 +190,7 @@ describe('real SMTP clients against the emulated smtp.office365.com', () => {
     }
   });
 
-  describe("Python's smtplib (starttls, AUTH XOAUTH2 by docmd, sendmail)", { skip: PYTHON ? false : 'python3 is not installed' }, () => {
+  describe("Python's smtplib (starttls, AUTH XOAUTH2 by docmd, sendmail)", { skip: needPeers('python3') }, () => {
     for (const [label, tokenFor] of TOKENS) {
       it(`sends a message that arrives byte for byte${label}`, async () => {
         const subject = `smtplib test${label}`;
@@ -227,7 +223,7 @@ describe('real SMTP clients against the emulated smtp.office365.com', () => {
     }
   });
 
-  describe('msmtp (auth xoauth2, the token from passwordeval)', { skip: MSMTP ? false : 'msmtp is not installed' }, () => {
+  describe('msmtp (auth xoauth2, the token from passwordeval)', { skip: needPeers('msmtp') }, () => {
     for (const [label, tokenFor] of TOKENS) {
       it(`sends a message (recipients from its headers) that arrives with the same body${label}`, async (t) => {
         const config = join(dir, 'msmtprc');

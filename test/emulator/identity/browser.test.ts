@@ -3,7 +3,6 @@
 // that redeems (plain HTTPS POST) for an Exchange access token.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -11,11 +10,11 @@ import { decodeJwt } from 'jose';
 import { chromium, type Browser } from 'playwright-core';
 import { DEFAULT_IDS } from '../../../src/emulator/scenario/default.ts';
 import { startTestEmulator, TENANT, userByUpn, type TestEmulator } from '../../helpers/emulator.ts';
+import { needPeers, peerPath } from '../../helpers/peers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const IMAP = 'https://outlook.office.com/IMAP.AccessAsUser.All';
 const SMTP = 'https://outlook.office.com/SMTP.Send';
-const skip = existsSync(CHROMIUM) ? false : `Chromium is not installed at ${CHROMIUM} (.ci/run installs the Debian package "chromium")`;
+const skip = needPeers('chromium');
 
 /** The app's redirect target: a loopback HTTP server that records what arrives. */
 class RedirectTarget {
@@ -66,7 +65,7 @@ describe('sign-in pages in headless Chromium', { skip }, () => {
     emu = await startTestEmulator();
     await target.listen();
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: peerPath('chromium')!,
       args: [
         '--headless',
         '--no-sandbox',

@@ -2,7 +2,6 @@
 // exports in Dovecot's key layout, and through introspection, where the emulator's clock decides
 // expiry, so a token can be made to expire (and be refreshed) without anyone waiting.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PublicClientApplication } from '@azure/msal-node';
@@ -10,8 +9,8 @@ import { DEFAULT_IDS } from '../../../src/emulator/scenario/default.ts';
 import { startDovecot, type Dovecot } from '../../peers/dovecot.ts';
 import { startTestEmulator, userByUpn, type TestEmulator } from '../../helpers/emulator.ts';
 import { imapLogin, pop3Login } from '../../helpers/xoauth2-login.ts';
+import { needPeers } from '../../helpers/peers.ts';
 
-const HAVE_DOVECOT = existsSync('/usr/sbin/dovecot');
 const IMAP = 'https://outlook.office.com/IMAP.AccessAsUser.All';
 const POP = 'https://outlook.office.com/POP.AccessAsUser.All';
 const ALICE = 'alice@contoso.com';
@@ -34,7 +33,7 @@ async function aliceToken(emu: TestEmulator, scope = IMAP): Promise<string> {
   return res.json<{ access_token: string }>().access_token;
 }
 
-describe('Dovecot accepts emulator-issued tokens', { skip: HAVE_DOVECOT ? false : 'Dovecot is not installed (.ci/run installs it)' }, () => {
+describe('Dovecot accepts emulator-issued tokens', { skip: needPeers('dovecot') }, () => {
   let emu: TestEmulator;
   before(async () => {
     emu = await startTestEmulator((s) => {
