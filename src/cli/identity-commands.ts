@@ -1,6 +1,5 @@
 // `mailbridge login | token | accounts | logout`: sign a mailbox in, print a fresh token for
 // another program (msmtp's passwordeval, mutt, isync), list grants and their health, sign out.
-import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { PROTOCOLS, type Protocol } from '../config/names.ts';
 import { encodeXoauth2 } from '../net/sasl-xoauth2.ts';
@@ -22,6 +21,7 @@ async function openBrowser(url: string): Promise<boolean> {
           ? 'xdg-open'
           : undefined;
   if (!opener) return false;
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     const child = spawn(opener, [url], { stdio: 'ignore', detached: true });
     child.on('error', () => resolve(false));
@@ -39,6 +39,31 @@ function health(meta: GrantMeta | undefined, now: number): string {
   if (!meta) return 'not signed in';
   if (meta.status === 'ok' && meta.grant !== 'client_credentials' && now - (meta.refreshedAt ?? meta.createdAt) > EXPIRING_AFTER_MS) return 'expiring';
   return meta.status;
+}
+
+export interface TokenFlags {
+  config?: string;
+  protocol?: string;
+  sasl?: boolean;
+}
+
+/** `mailbridge token`'s body, also run without commander by token-fast-path.ts. Exits. */
+export function runToken(mailbox: string, flags: TokenFlags): Promise<never> {
+  return runIdentityCommand('token', async () => {
+    if (flags.protocol !== undefined && !(PROTOCOLS as readonly string[]).includes(flags.protocol)) {
+      process.stderr.write(`mailbridge token: --protocol must be one of ${PROTOCOLS.join(', ')}\n`);
+      return EXIT.usage;
+    }
+    const ctx = await openIdentity(flags.config);
+    try {
+      const grant = resolveGrant(ctx.loaded, mailbox);
+      const protocol = (flags.protocol as Protocol | undefined) ?? grant.mailbox.protocols[0]!;
+      const token = await ctx.provider.getAccessToken(grant.address, protocol);
+      process.stdout.write(`${flags.sasl ? encodeXoauth2(grant.address, token) : token}\n`);
+    } finally {
+      await ctx.close();
+    }
+  });
 }
 
 export function registerIdentityCommands(program: Command): void {
@@ -78,23 +103,7 @@ export function registerIdentityCommands(program: Command): void {
     .option('--config <file>', CONFIG_HELP)
     .option('--protocol <protocol>', `which protocol the token is for: ${PROTOCOLS.join(', ')} (default: the mailbox's first)`)
     .option('--sasl', 'print the base64 SASL XOAUTH2 string (user=...^Aauth=Bearer ...^A^A) instead of the bare token')
-    .action((mailbox: string, flags: { config?: string; protocol?: string; sasl?: boolean }) =>
-      runIdentityCommand('token', async () => {
-        if (flags.protocol !== undefined && !(PROTOCOLS as readonly string[]).includes(flags.protocol)) {
-          process.stderr.write(`mailbridge token: --protocol must be one of ${PROTOCOLS.join(', ')}\n`);
-          return EXIT.usage;
-        }
-        const ctx = await openIdentity(flags.config);
-        try {
-          const grant = resolveGrant(ctx.loaded, mailbox);
-          const protocol = (flags.protocol as Protocol | undefined) ?? grant.mailbox.protocols[0]!;
-          const token = await ctx.provider.getAccessToken(grant.address, protocol);
-          process.stdout.write(`${flags.sasl ? encodeXoauth2(grant.address, token) : token}\n`);
-        } finally {
-          await ctx.close();
-        }
-      }),
-    );
+    .action((mailbox: string, flags: TokenFlags) => runToken(mailbox, flags));
 
   program
     .command('accounts')

@@ -28,6 +28,12 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // Node keeps the compiled code of the modules loaded after this (in the system's temp folder),
   // which cuts their load time from the second run on; hence every import below is dynamic.
   enableCompileCache();
+  // `token` in its plain forms runs without commander (token-fast-path.ts); runToken exits.
+  if (args[0] === 'token') await (await import('./token-fast-path.ts')).tokenFastPath(args.slice(1));
+  await withCommander();
+}
+
+async function withCommander(): Promise<void> {
   const [{ Command, CommanderError }, { EXIT }] = await Promise.all([import('commander'), import('./exit-codes.ts')]);
   const program = new Command()
     .name('mailbridge')

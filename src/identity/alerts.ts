@@ -1,7 +1,6 @@
 // The alert hook: on every change of a grant's status, run the configured command (with the
 // change in environment variables) and/or POST it as JSON to the configured URL. Failures of the
 // hook are reported, never thrown: an alert must not break token delivery.
-import { spawn } from 'node:child_process';
 import type { GrantStatus } from '../store/token-store.ts';
 
 export interface StatusChange {
@@ -20,7 +19,9 @@ export interface AlertConfig {
   url?: string;
 }
 
-function runCommand(command: string, change: StatusChange, timeoutMs: number): Promise<string | undefined> {
+async function runCommand(command: string, change: StatusChange, timeoutMs: number): Promise<string | undefined> {
+  // Loaded when an alert runs: `mailbridge token` with a cached token never needs child_process.
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     const child = spawn('/bin/sh', ['-c', command], {
       stdio: 'ignore',

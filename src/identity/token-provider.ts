@@ -117,6 +117,9 @@ export class TokenProvider {
 
   /** From the store if another process refreshed; else refresh under the grant's lease. */
   async #obtain(grant: ResolvedGrant, protocol: Protocol, key: string): Promise<void> {
+    // A fresh token in the store needs no lease: taking one is a write (and, in a short-lived
+    // `mailbridge token`, a WAL checkpoint on close) that only a refresh has to pay for.
+    if (this.#takeStored(await this.#read(grant.address), protocol, key)) return;
     const lease = `refresh:${grant.address.toLowerCase()}`;
     const deadline = this.#now() + this.#leaseMs * 2;
     for (;;) {
