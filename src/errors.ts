@@ -70,7 +70,18 @@ export type ErrorCode =
   /** A generated id collided (retried; reported only when that keeps happening). */
   | 'id_taken'
   /** A record that would be written is not valid (an empty mailbox list, a bad name). */
-  | 'invalid_record';
+  | 'invalid_record'
+  // Misuse of the transport seam (exit 1; src/transport/errors.ts says more).
+  /** A message id this source never listed. */
+  | 'unknown_message'
+  /** A message id from before the folder's UIDVALIDITY changed. */
+  | 'stale_message'
+  /** The protocol cannot do this (POP3 can neither flag nor move). */
+  | 'unsupported'
+  /** The checkpoint belongs to another protocol or folder. */
+  | 'checkpoint_mismatch'
+  /** The server did not carry out a delete, flag or move. */
+  | 'not_done';
 
 export interface MailbridgeErrorOptions {
   /** The lower-level failure this one explains (kept as the standard `cause`). */

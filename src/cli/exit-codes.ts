@@ -50,6 +50,11 @@ export const EXIT_FOR_CODE: Readonly<Record<ErrorCode, ExitCode>> = {
   id_taken: EXIT.store,
   name_taken: EXIT.failure,
   invalid_record: EXIT.failure,
+  unknown_message: EXIT.failure,
+  stale_message: EXIT.failure,
+  unsupported: EXIT.failure,
+  checkpoint_mismatch: EXIT.failure,
+  not_done: EXIT.failure,
 };
 
 /** The exit code for a failure: from its code for mailbridge's own errors, 1 (failure) for anything else. */

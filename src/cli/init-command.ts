@@ -698,10 +698,7 @@ async function initInteractive(flags: InitFlags, configPath: string): Promise<vo
   } catch (err) {
     if (err instanceof EndOfAnswers) {
       if (prompter.cancelled) throw new InitError('cancelled; nothing was written.', 'cancelled');
-      throw new InitError(
-        'stdin ended before every question was answered; nothing was written. Run it in a terminal, or pipe one answer per line.',
-        'usage',
-      );
+      throw new InitError('stdin ended before every question was answered; nothing was written. Run it in a terminal, or pipe one answer per line.', 'usage');
     }
     throw err;
   } finally {

@@ -1,6 +1,7 @@
 // Misuse of the transport seam itself, as opposed to what a server or the network did (those stay
 // Pop3Error, ImapError, SmtpError): an id this source never listed, an IMAP id from before a
 // UIDVALIDITY change, an action the protocol cannot do, a checkpoint from another source.
+import { MailbridgeError, type MailbridgeErrorOptions } from '../errors.ts';
 
 export type TransportErrorCode =
   /** The id was not in this source's latest listing (POP3 numbers messages per session). */
@@ -14,11 +15,9 @@ export type TransportErrorCode =
   /** The server did not carry out a markDone (imapflow reports a refused STORE, MOVE or EXPUNGE only as "false"). */
   | 'not_done';
 
-export class TransportError extends Error {
-  readonly code: TransportErrorCode;
-  constructor(code: TransportErrorCode, message: string) {
-    super(message);
+export class TransportError extends MailbridgeError<TransportErrorCode> {
+  constructor(code: TransportErrorCode, message: string, options: MailbridgeErrorOptions = {}) {
+    super(code, message, options);
     this.name = 'TransportError';
-    this.code = code;
   }
 }

@@ -4,6 +4,7 @@
 // which is why the mailbox is touched.
 import { encodeXoauth2 } from '../net/sasl-xoauth2.ts';
 import { ConnectionError, type LineConnection } from '../net/connection.ts';
+import { ImapResponseReader } from '../net/imap-reader.ts';
 import { causes } from './causes.ts';
 import { connectionLost, endpointLabel, loginRefused, notConnected, open, tokenStep, unexpected, upgrade, type ProbeInput } from './probe.ts';
 import { Steps } from './steps.ts';
@@ -16,27 +17,25 @@ interface Tagged {
   untagged: string[];
 }
 
-class ImapTalk {
+/** verify's IMAP conversation: tagged commands, every response read through the bounded reader. */
+class ImapProbeSession {
   readonly conn: LineConnection;
+  readonly #reader: ImapResponseReader;
   #n = 0;
   /** The last `* BYE` seen, to explain a close. */
   bye: string | undefined;
   constructor(conn: LineConnection) {
     this.conn = conn;
+    this.#reader = new ImapResponseReader(conn);
   }
 
   nextTag(): string {
     return `V${++this.#n}`;
   }
 
-  /** One response line with its literals folded in (`{n}` then n bytes, then the rest of the line). */
-  async response(): Promise<string> {
-    let line = await this.conn.line();
-    for (let m = /\{(\d+)\+?\}$/.exec(line); m; m = /\{(\d+)\+?\}$/.exec(line)) {
-      const bytes = await this.conn.bytes(Number(m[1]));
-      line = `${line}${bytes.toString('latin1')}${await this.conn.line()}`;
-    }
-    return line;
+  /** One response line with its literals folded in (each bounded). */
+  response(): Promise<string> {
+    return this.#reader.response();
   }
 
   /**
@@ -76,7 +75,7 @@ export async function probeImap(p: ProbeInput): Promise<ProtocolReport> {
   const steps = new Steps(endpointLabel(p.endpoint));
   const conn = await open(steps, p);
   if (!conn) return steps.report();
-  const imap = new ImapTalk(conn);
+  const imap = new ImapProbeSession(conn);
   let step: 'greeting' | 'tls' | 'capabilities' | 'login' | 'mailbox' | 'logout' = 'greeting';
   let last: string | undefined;
   try {
@@ -188,7 +187,7 @@ export async function probeImap(p: ProbeInput): Promise<ProtocolReport> {
  * LOGOUT. After a failure the server may already have closed (`* BYE Connection closed.`); that
  * is not another failure. After a clean run a missing `OK LOGOUT` is reported.
  */
-async function logout(steps: Steps, p: ProbeInput, imap: ImapTalk, strict = false): Promise<void> {
+async function logout(steps: Steps, p: ProbeInput, imap: ImapProbeSession, strict = false): Promise<void> {
   steps.begin();
   try {
     const reply = await imap.command('LOGOUT');

@@ -18,6 +18,7 @@ import { UpstreamError } from '../../src/proxy/upstream/errors.ts';
 import { SmtpError } from '../../src/smtp/send.ts';
 import { ProxyClientStoreError } from '../../src/store/proxy-client-store.ts';
 import { TokenStoreError } from '../../src/store/token-store.ts';
+import { TransportError } from '../../src/transport/errors.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
 import { writeTestConfig, type TestConfig } from '../helpers/identity-config.ts';
@@ -42,6 +43,7 @@ describe('error family and exit codes', () => {
       [new TokenStoreError('cannot_decrypt', 'another key'), 'TokenStoreError'],
       [new ProxyClientStoreError('name_taken', 'taken'), 'ProxyClientStoreError'],
       [new InitError('exists', 'exists'), 'InitError'],
+      [new TransportError('unsupported', 'POP3 cannot move'), 'TransportError'],
     ];
     for (const [err, name] of errors) {
       assert.ok(err instanceof MailbridgeError, name);

@@ -3,14 +3,12 @@
 // "+"), and Dovecot's error challenge ("+ <base64 JSON>", answered with an empty line) before its
 // tagged NO. Our tags are "mb1", "mb2"...: the client's tags only start after the handover.
 import { decodeChallenge, redact } from '../../pop3/sasl.ts';
+import { ImapResponseReader } from '../../net/imap-reader.ts';
 import { UpstreamError, greetingHint, serverWords, upstreamFailure } from './errors.ts';
 import type { LoginContext, LoginResult } from './index.ts';
 
 /** Untagged lines accepted before a tagged answer: a login needs a handful. */
 const MAX_UNTAGGED = 1000;
-/** Largest literal accepted inside a response during login (none is expected). */
-const MAX_LITERAL = 64 * 1024;
-const MAX_LITERALS_PER_RESPONSE = 16;
 
 interface Tagged {
   status: 'OK' | 'NO' | 'BAD';
@@ -37,14 +35,17 @@ function has(caps: string[], name: string): boolean {
   return caps.some((c) => c.toUpperCase() === name);
 }
 
-class ImapTalk {
+/** The proxy's IMAP login conversation: our tags, redacted answers, every response read through the bounded reader. */
+class UpstreamImapSession {
   readonly ctx: LoginContext;
+  readonly #reader: ImapResponseReader;
   #n = 0;
   /** The last `* BYE`, which explains a close. */
   bye: string | undefined;
 
   constructor(ctx: LoginContext) {
     this.ctx = ctx;
+    this.#reader = new ImapResponseReader(ctx.conn);
   }
 
   nextTag(): string {
@@ -57,15 +58,9 @@ class ImapTalk {
 
   /** One response line, literals folded in, redacted; network failures become UpstreamErrors. */
   async response(waiting: string): Promise<string> {
-    const { conn, where, secrets } = this.ctx;
+    const { where, secrets } = this.ctx;
     try {
-      let line = await conn.line();
-      for (let i = 0, m = /\{(\d+)\+?\}$/.exec(line); m; m = /\{(\d+)\+?\}$/.exec(line)) {
-        const size = Number(m[1]);
-        if (++i > MAX_LITERALS_PER_RESPONSE || size > MAX_LITERAL)
-          throw new UpstreamError('protocol', `${where}: a response to ${waiting} carries literals over the bound: ${serverWords(line, secrets)}`);
-        line = `${line}${(await conn.bytes(size)).toString('latin1')}${await conn.line()}`;
-      }
+      const line = await this.#reader.response();
       if (/^\* BYE\b/i.test(line)) this.bye = serverWords(line, secrets);
       return line;
     } catch (err) {
@@ -124,7 +119,7 @@ class ImapTalk {
 
 export async function imapLogin(ctx: LoginContext): Promise<LoginResult> {
   const { conn, target, where, secrets, user } = ctx;
-  const imap = new ImapTalk(ctx);
+  const imap = new UpstreamImapSession(ctx);
 
   const greetingLine = await imap.response('the greeting').catch((err: unknown) => {
     throw greetingHint(err, target.endpoint.security);
