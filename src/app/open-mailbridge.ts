@@ -44,8 +44,14 @@ export interface Mailbridge {
   close(): Promise<void>;
 }
 
+/** The file (default from `env`: $MAILBRIDGE_CONFIG, else ~/.config/mailbridge/config.json), with the schema loaded only now. */
+async function loadConfiguration(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  const { defaultConfigPath, loadConfig } = await import('../config/load.ts');
+  return loadConfig(file ?? defaultConfigPath(env), env);
+}
+
 export async function openMailbridge(options: OpenMailbridgeOptions = {}): Promise<Mailbridge> {
-  const config = options.config ?? (await (await import('../config/load.ts')).loadConfig(options.configFile, options.env));
+  const config = options.config ?? (await loadConfiguration(options.configFile, options.env));
   const stores = await openStores(config, { ...(options.key ? { key: options.key } : {}), ...(options.env ? { env: options.env } : {}) });
   let provider: TokenProvider;
   try {
