@@ -308,7 +308,8 @@ describe('POP3 client against misbehaving servers', () => {
     });
     const client = await Pop3Client.connect(options(server.port));
     const stream = client.retr(1);
-    await new Promise((r) => setTimeout(r, 200)); // the failure happens meanwhile
+    // Nobody reads or listens: wait for the failure to land on the stream (a minute at most: a hang guard).
+    for (let i = 0; i < 6000 && stream.errored === null; i++) await new Promise((r) => setTimeout(r, 10));
     assert.ok(stream.errored instanceof Pop3Error);
     await failsWith(readAll(stream), 'closed');
     await server.close();
