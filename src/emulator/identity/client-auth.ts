@@ -1,5 +1,5 @@
 // Client authentication at the token endpoint: a secret in the body or in HTTP Basic, or a
-// certificate-signed assertion (PS256 + x5t#S256, or RS256 + x5t), checked as Entra checks them.
+// certificate-signed assertion (PS256 or RS256, with x5t#S256 or x5t), checked as Entra checks them.
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader, decodeJwt, type JWTPayload } from 'jose';
 import type { App } from '../scenario/schema.ts';
@@ -71,6 +71,15 @@ function iso(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
+/**
+ * A thumbprint header's bytes. Entra compares thumbprints as bytes, so base64 `=` padding (MSAL
+ * Python pads its x5t) and the standard alphabet are accepted as well as unpadded base64url.
+ */
+function thumbprintBytes(value: unknown): Buffer | undefined {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_+/-]+={0,2}$/.test(value)) return undefined;
+  return Buffer.from(value, 'base64url');
+}
+
 async function checkAssertion(app: App, assertion: string, ctx: AssertionContext): Promise<void> {
   let header: ReturnType<typeof decodeProtectedHeader>;
   let claims: JWTPayload;
@@ -80,15 +89,16 @@ async function checkAssertion(app: App, assertion: string, ctx: AssertionContext
   } catch {
     throw new AadError(50027);
   }
-  const sha256 = typeof header['x5t#S256'] === 'string' ? header['x5t#S256'] : undefined;
-  const sha1 = typeof header.x5t === 'string' ? header.x5t : undefined;
-  const presented = sha256 ?? sha1 ?? '';
+  const sha256 = thumbprintBytes(header['x5t#S256']);
+  const sha1 = thumbprintBytes(header.x5t);
+  const presented = sha256 ?? sha1;
   const cert = app.certificates.find((c) => {
     if (!c.certPem) return false;
     const t = thumbprints(c.certPem);
-    return (sha256 !== undefined && t.x5tS256 === sha256) || (sha256 === undefined && sha1 !== undefined && t.x5t === sha1);
+    if (sha256 !== undefined) return Buffer.from(t.x5tS256, 'base64url').equals(sha256);
+    return sha1 !== undefined && Buffer.from(t.x5t, 'base64url').equals(sha1);
   });
-  const shownThumbprint = presented ? Buffer.from(presented, 'base64url').toString('hex').toUpperCase() : '';
+  const shownThumbprint = presented ? presented.toString('hex').toUpperCase() : '';
   if (!cert?.certPem) {
     throw new AadError(700027, { problem: 'not registered', reason: 'The key was not found.', thumbprint: shownThumbprint, appId: app.clientId });
   }

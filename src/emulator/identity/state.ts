@@ -36,7 +36,7 @@ export interface RefreshTokenRecord {
   userId: string;
   tenantId: string;
   issuedAtMs: number;
-  /** When the first token of this grant was issued (SPA tokens never outlive it by 24 h). */
+  /** When the first token of this grant was issued (SPA tokens never outlive it by 24 h; AADSTS50173 names it). */
   grantIssuedAtMs: number;
   revoked: boolean;
   spa: boolean;

@@ -51,7 +51,9 @@ export async function redeemRefreshToken(ctx: TokenRequestContext): Promise<Toke
   if (missingConsent(state.scenario, app, user, chosen.permissions).length > 0) {
     throw new AadError(65001, { appId: app.clientId, appName: app.displayName });
   }
-  checkUserMayGetTokens(ctx, user, { resource: chosen.resource, amr: record.amr, grantIssuedAtMs: record.issuedAtMs });
+  // A revocation ends the whole grant, and AADSTS50173 names when it began (the sign-in), not
+  // when this refresh token was minted.
+  checkUserMayGetTokens(ctx, user, { resource: chosen.resource, amr: record.amr, grantIssuedAtMs: record.grantIssuedAtMs });
   state.checkFailures('token', { grantType: ctx.grantType, clientId: app.clientId, user });
 
   if (state.scenario.settings.refreshTokenReuse === 'revoke') record.revoked = true;

@@ -49,9 +49,13 @@ export function registerTokenRoutes(app: FastifyInstance, state: IdentityState):
     return jsonHeaders(reply).send(body);
   });
 
-  for (const path of ['/:tenant/oauth2/v2.0/token', '/:tenant/oauth2/v2.0/devicecode']) {
+  // Only /token refuses GET: /devicecode answers it (reference section 3.1).
+  for (const [path, methods] of [
+    ['/:tenant/oauth2/v2.0/token', ['GET', 'PUT', 'DELETE', 'PATCH']],
+    ['/:tenant/oauth2/v2.0/devicecode', ['PUT', 'DELETE', 'PATCH']],
+  ] as const) {
     app.route({
-      method: ['GET', 'PUT', 'DELETE', 'PATCH'],
+      method: [...methods],
       url: path,
       handler: async (request) => {
         state.count(path.endsWith('token') ? 'token' : 'devicecode', 'wrong_method');
