@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { exchangeServicePrincipalSchema, mailFailureSchema, mailboxSchema, tenantSchema } from '../scenario/schema.ts';
 import { AdminError } from '../identity/routes/admin-api.ts';
+import { namedFields } from '../identity/routes/admin-patch.ts';
 import type { ExchangeContext } from './context.ts';
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -26,7 +27,7 @@ export function registerExchangeAdminRoutes(app: FastifyInstance, exchange: Exch
 
   app.patch<{ Params: { address: string } }>('/_emulator/mailboxes/:address', async (request) => {
     const mailbox = mailboxOr404(request.params.address);
-    Object.assign(mailbox, parse(mailboxPatch, request.body));
+    Object.assign(mailbox, namedFields(parse(mailboxPatch, request.body), request.body));
     return mailbox;
   });
 
@@ -34,7 +35,7 @@ export function registerExchangeAdminRoutes(app: FastifyInstance, exchange: Exch
     const wanted = request.params.tenant.toLowerCase();
     const tenant = sc.tenants.find((t) => t.id === wanted || t.domains.some((d) => d.toLowerCase() === wanted));
     if (!tenant) throw new AdminError(404, `no tenant ${request.params.tenant} in the scenario`);
-    Object.assign(tenant, parse(tenantPatch, request.body));
+    Object.assign(tenant, namedFields(parse(tenantPatch, request.body), request.body));
     return tenant;
   });
 

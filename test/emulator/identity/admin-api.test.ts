@@ -52,6 +52,44 @@ describe('emulator admin API', () => {
     assert.deepEqual(refused.json<{ error_codes: number[] }>().error_codes, [7000222]);
   });
 
+  it('PATCH /settings changes only the fields it names, also inside settings.mail', async () => {
+    const settings = async () =>
+      (await emu.admin('GET', '/scenario')).json<{ settings: Record<string, unknown> & { mail: Record<string, unknown> } }>().settings;
+    const before = await settings();
+    assert.equal(before.accessTokenLifetime, 3600, 'the test emulator starts with a fixed lifetime, not the default');
+    try {
+      const patched = await emu.admin('PATCH', '/settings', { refreshTokenReuse: 'revoke' });
+      assert.equal(patched.status, 200, patched.text);
+      assert.deepEqual(await settings(), { ...before, refreshTokenReuse: 'revoke' });
+      assert.equal((await emu.admin('PATCH', '/settings', { mail: { idleTimeoutSeconds: 60 } })).status, 200);
+      assert.deepEqual(await settings(), { ...before, refreshTokenReuse: 'revoke', mail: { ...before.mail, idleTimeoutSeconds: 60 } });
+      const bad = await emu.admin('PATCH', '/settings', { mail: { maxLineBytes: 10 }, deviceCodeInterval: 9 });
+      assert.equal(bad.status, 400);
+      assert.match(bad.json<{ message: string }>().message, /mail\.maxLineBytes/);
+      assert.equal((await settings()).deviceCodeInterval, before.deviceCodeInterval, 'a refused PATCH changes nothing');
+    } finally {
+      await emu.admin('PATCH', '/settings', { refreshTokenReuse: before.refreshTokenReuse, mail: before.mail });
+    }
+  });
+
+  it('PATCH of a user, a mailbox or a tenant leaves the fields it does not name as they were', async () => {
+    try {
+      await emu.admin('PATCH', '/users/bob@contoso.com', { mfa: 'required' });
+      const user = await emu.admin('PATCH', '/users/bob@contoso.com', { locked: true });
+      assert.deepEqual([user.json<{ mfa: string }>().mfa, user.json<{ locked: boolean }>().locked], ['required', true]);
+      await emu.admin('PATCH', '/mailboxes/bob@contoso.com', { imapEnabled: false });
+      const mailbox = await emu.admin('PATCH', '/mailboxes/bob@contoso.com', { popEnabled: false });
+      assert.deepEqual([mailbox.json<{ imapEnabled: boolean }>().imapEnabled, mailbox.json<{ popEnabled: boolean }>().popEnabled], [false, false]);
+      await emu.admin('PATCH', '/tenants/contoso.com', { securityDefaults: true });
+      const tenant = await emu.admin('PATCH', '/tenants/contoso.com', { smtpClientAuthenticationDisabled: true });
+      assert.equal(tenant.json<{ securityDefaults: boolean }>().securityDefaults, true);
+    } finally {
+      await emu.admin('PATCH', '/users/bob@contoso.com', { mfa: 'off', locked: false });
+      await emu.admin('PATCH', '/mailboxes/bob@contoso.com', { imapEnabled: true, popEnabled: true });
+      await emu.admin('PATCH', '/tenants/contoso.com', { securityDefaults: false, smtpClientAuthenticationDisabled: false });
+    }
+  });
+
   it('refuses wrong calls with a message naming the problem', async () => {
     const unknownUser = await emu.admin('POST', '/users/nobody@contoso.com/revoke');
     assert.equal(unknownUser.status, 404);

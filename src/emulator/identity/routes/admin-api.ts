@@ -3,13 +3,14 @@
 // failures, count requests, and introspect tokens (Dovecot's `introspection_mode = post`).
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { failureSchema, mailboxPermissionSchema, settingsSchema, userSchema } from '../../scenario/schema.ts';
+import { failureSchema, mailSettingsSchema, mailboxPermissionSchema, settingsSchema, userSchema } from '../../scenario/schema.ts';
 import { generateSecretValue } from '../../scenario/default.ts';
 import { verifyAccessToken } from '../access-token-verifier.ts';
 import { findUser } from '../directory.ts';
 import { formBody } from '../http.ts';
 import { requestOrigin } from '../http.ts';
 import type { IdentityState } from '../state.ts';
+import { namedFields } from './admin-patch.ts';
 
 export class AdminError extends Error {
   readonly status: number;
@@ -40,6 +41,7 @@ const consentBody = z.object({
 });
 
 const userPatch = userSchema.pick({ mfa: true, accountEnabled: true, locked: true, blockedByConditionalAccess: true, password: true, admin: true }).partial();
+const settingsPatch = settingsSchema.omit({ mail: true }).partial().extend({ mail: mailSettingsSchema.partial().optional() });
 
 const secretBody = z.object({
   value: z.string().min(1).optional(),
@@ -98,7 +100,7 @@ export function registerAdminApi(app: FastifyInstance, state: IdentityState, ext
   });
   app.patch<{ Params: { upn: string } }>('/_emulator/users/:upn', async (request, reply) => {
     const user = userOr404(request.params.upn);
-    Object.assign(user, parse(userPatch, request.body));
+    Object.assign(user, namedFields(parse(userPatch, request.body), request.body));
     return send(reply, { ...user, password: undefined });
   });
 
@@ -182,7 +184,9 @@ export function registerAdminApi(app: FastifyInstance, state: IdentityState, ext
   });
 
   app.patch('/_emulator/settings', async (request, reply) => {
-    Object.assign(sc.settings, parse(settingsSchema.partial(), request.body));
+    const { mail, ...rest } = namedFields(parse(settingsPatch, request.body), request.body);
+    Object.assign(sc.settings, rest);
+    if (mail) Object.assign(sc.settings.mail, namedFields(mail, (request.body as { mail: unknown }).mail));
     return send(reply, sc.settings);
   });
 
