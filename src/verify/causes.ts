@@ -111,15 +111,31 @@ export const causes = {
     );
   },
 
-  service_principal_missing(c: CauseContext, reply: string): Cause {
+  /** `imapTold`: an IMAP login with the same token was refused too (POP3 and SMTP alone cannot tell). */
+  service_principal_missing(c: CauseContext, reply: string, imapTold = false): Cause {
+    const why =
+      imapTold && c.protocol !== 'imap'
+        ? `; IMAP refused the same token too, and IMAP refuses only an app it does not know (without mailbox permission it accepts the login and refuses the mailbox), so`
+        : ':';
     return mk(
       'service_principal_missing',
-      `${PROTOCOL_NAME[c.protocol]} refused an app-only token that carries ${APP_ROLE[c.protocol]} (${reply}): Exchange Online does not know the app, its service principal is not registered there (or was registered with the wrong object id).`,
+      `${PROTOCOL_NAME[c.protocol]} refused an app-only token that carries ${APP_ROLE[c.protocol]} (${reply})${why} Exchange Online does not know the app, its service principal is not registered there (or was registered with the wrong object id).`,
       `In Exchange Online PowerShell (Connect-ExchangeOnline): New-ServicePrincipal -AppId ${c.clientId} -ObjectId ${spId(c)} (the Enterprise application's object id, not the app registration's). If it is registered already, the mailbox permission is next: ${fullAccess(c, spId(c))}.`,
     );
   },
 
-  mailbox_permission_missing(c: CauseContext, reply: string, delegate?: string): Cause {
+  /** POP3 and SMTP refuse an unknown app and an app without mailbox permission alike, and nothing else told which. */
+  service_principal_or_mailbox_permission_missing(c: CauseContext, reply: string): Cause {
+    const P = PROTOCOL_NAME[c.protocol];
+    return mk(
+      'service_principal_or_mailbox_permission_missing',
+      `${P} refused an app-only token that carries ${APP_ROLE[c.protocol]} (${reply}). ${P} cannot tell which of two causes it is: Exchange Online does not know the app (no service principal), or the app has no permission on ${c.mailbox}. (An IMAP login would tell, but the token carries no ${APP_ROLE.imap} role.)`,
+      `Check both in Exchange Online PowerShell (Connect-ExchangeOnline): 1. Get-ServicePrincipal -Identity ${spId(c)}; if it is not found: New-ServicePrincipal -AppId ${c.clientId} -ObjectId ${spId(c)}  2. Get-MailboxPermission -Identity ${c.mailbox} -User ${spId(c)}; if nothing is listed: ${fullAccess(c, spId(c))}`,
+    );
+  },
+
+  /** `imapTold`: for POP3 and SMTP, an IMAP login with the same token was accepted. */
+  mailbox_permission_missing(c: CauseContext, reply: string, delegate?: string, imapTold = false): Cause {
     const who = delegate ?? spId(c);
     const P = PROTOCOL_NAME[c.protocol];
     const second =
@@ -128,10 +144,14 @@ export const causes = {
           ? `Add-RecipientPermission -Identity ${c.mailbox} -Trustee ${delegate} -AccessRights SendAs`
           : `New-ServicePrincipal -AppId ${c.clientId} -ObjectId ${spId(c)} (if the service principal was registered with another object id)`
         : `${enableProtocol(c, c.protocol)} (${P} may be disabled for the mailbox)`;
+    const known =
+      imapTold && !delegate
+        ? `role; ${P} refuses an unknown app and an app without mailbox permission alike, but IMAP accepted the same token, so the service principal exists`
+        : `${delegate ? 'scope' : 'role and the service principal exists'}`;
     const summary =
       c.protocol === 'imap'
         ? `IMAP accepted the login but will not open ${c.mailbox} (${reply}): ${delegate ? delegate : 'the app'} has no permission on the mailbox.`
-        : `${P} refused the login for ${c.mailbox} (${reply}) although the token carries the right ${delegate ? 'scope' : `role and the service principal exists`}: most likely ${delegate ? delegate : 'the app'} has no permission on the mailbox.`;
+        : `${P} refused the login for ${c.mailbox} (${reply}) although the token carries the right ${known}: most likely ${delegate ? delegate : 'the app'} has no permission on the mailbox.`;
     return mk('mailbox_permission_missing', summary, `1. ${fullAccess(c, who)}  2. ${second}`);
   },
 

@@ -6,7 +6,7 @@ import { encodeXoauth2 } from '../net/sasl-xoauth2.ts';
 import { ConnectionError, type LineConnection } from '../net/connection.ts';
 import { ImapResponseReader } from '../net/imap-reader.ts';
 import { causes } from './causes.ts';
-import { connectionLost, endpointLabel, loginRefused, notConnected, open, tokenStep, unexpected, upgrade, type ProbeInput } from './probe.ts';
+import { connectionLost, endpointLabel, loginAccepted, loginRefused, notConnected, open, tokenStep, unexpected, upgrade, type ProbeInput } from './probe.ts';
 import { Steps } from './steps.ts';
 import type { ProtocolReport } from './types.ts';
 
@@ -18,7 +18,7 @@ interface Tagged {
 }
 
 /** verify's IMAP conversation: tagged commands, every response read through the bounded reader. */
-class ImapProbeSession {
+export class ImapProbeSession {
   readonly conn: LineConnection;
   readonly #reader: ImapResponseReader;
   #n = 0;
@@ -66,7 +66,7 @@ class ImapProbeSession {
   }
 }
 
-function capabilitiesOf(untagged: string[]): string[] {
+export function capabilitiesOf(untagged: string[]): string[] {
   const line = untagged.find((l) => /^\* CAPABILITY /i.test(l));
   return line ? line.slice('* CAPABILITY '.length).trim().split(/\s+/) : [];
 }
@@ -137,10 +137,10 @@ export async function probeImap(p: ProbeInput): Promise<ProtocolReport> {
       : await imap.command('AUTHENTICATE XOAUTH2', (line) => (line.trim() === '+' ? sasl : ''));
     last = auth.line;
     if (auth.status === 'OK') {
-      if (p.context.token?.kind === 'app') p.knowledge.servicePrincipalExists = true;
+      loginAccepted(p);
       steps.pass('login', auth.line);
     } else {
-      steps.fail('login', auth.line, auth.status === 'NO' ? loginRefused(p, auth.line) : unexpected(p, 'login', auth.line));
+      steps.fail('login', auth.line, auth.status === 'NO' ? await loginRefused(p, auth.line, token) : unexpected(p, 'login', auth.line));
       step = 'logout';
       await logout(steps, p, imap);
       return steps.report();

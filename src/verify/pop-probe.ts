@@ -5,7 +5,7 @@
 import { Pop3Client, Pop3Error } from '../pop3/index.ts';
 import { causes } from './causes.ts';
 import { describeTls, tlsFacts } from '../net/connection.ts';
-import { dnsAndTcp, endpointLabel, loginRefused, notConnected, tokenStep, unexpected, type ProbeInput } from './probe.ts';
+import { dnsAndTcp, endpointLabel, loginAccepted, loginRefused, notConnected, tokenStep, unexpected, type ProbeInput } from './probe.ts';
 import { Steps } from './steps.ts';
 import type { ProtocolReport, StepName } from './types.ts';
 
@@ -79,12 +79,12 @@ export async function probePop(p: ProbeInput): Promise<ProtocolReport> {
     steps.begin();
     try {
       const ok = await client.authXoauth2(p.mailbox, token);
-      if (p.context.token?.kind === 'app') p.knowledge.servicePrincipalExists = true;
+      loginAccepted(p);
       steps.pass('login', ok);
     } catch (err) {
       if (!(err instanceof Pop3Error) || err.fatal) throw err;
       const reply = replyOf(err);
-      steps.fail('login', reply, LOGIN_REFUSED.test(reply) ? loginRefused(p, reply) : unexpected(p, 'login', reply));
+      steps.fail('login', reply, LOGIN_REFUSED.test(reply) ? await loginRefused(p, reply, token) : unexpected(p, 'login', reply));
       await quit(steps, p, client);
       return steps.report();
     }

@@ -14,8 +14,18 @@ import type { Cause, StepName } from './types.ts';
 
 /** What one protocol run learns that helps explain another's failure. */
 export interface SharedKnowledge {
-  /** An app-only login went through somewhere: the Exchange service principal exists. */
-  servicePrincipalExists: boolean;
+  /**
+   * Whether Exchange Online knows the app's service principal, once a login told: any app-only
+   * login that went through says yes; an IMAP refusal of a token with the IMAP role says no (IMAP
+   * accepts the login of a known app without mailbox permission and refuses only the mailbox).
+   * POP3 and SMTP refuse both cases alike, so their refusals tell nothing. `byImap`: IMAP told.
+   */
+  servicePrincipal?: { exists: boolean; byImap: boolean };
+}
+
+/** An app-only login went through: Exchange knows the service principal. */
+export function loginAccepted(p: ProbeInput): void {
+  if (p.context.token?.kind === 'app') p.knowledge.servicePrincipal = { exists: true, byImap: p.protocol === 'imap' };
 }
 
 export interface ProbeInput {
@@ -32,6 +42,12 @@ export interface ProbeInput {
   /** Ids for the fixes (the token's claims are added once it is known). */
   context: CauseContext;
   knowledge: SharedKnowledge;
+  /**
+   * Whether the cloud's IMAP server accepts this token's login (true), refuses it (false), or
+   * cannot say (undefined): the second probe that tells a missing service principal from a missing
+   * mailbox permission when POP3 or SMTP refused an app-only token.
+   */
+  imapAccepts(token: string): Promise<boolean | undefined>;
 }
 
 export const THROTTLED = /Suggested Backoff Time:\s*\d+\s*milliseconds|Request is throttled|submission rate .* exceeded/i;
@@ -150,8 +166,27 @@ function ownMailbox(p: ProbeInput): boolean {
   return t.upn.toLowerCase() === p.mailbox.toLowerCase();
 }
 
+/**
+ * What is known about the app's service principal for an app-only token that `protocol` refused:
+ * an IMAP refusal decides (no); for POP3 and SMTP, what another login showed, or else an IMAP login
+ * with the same token when it carries the IMAP role. Undefined when nothing can tell.
+ */
+async function servicePrincipalOf(p: ProbeInput, token: string): Promise<SharedKnowledge['servicePrincipal']> {
+  const t = p.context.token;
+  if (p.protocol === 'imap') {
+    if (!p.knowledge.servicePrincipal && t && !t.opaque) p.knowledge.servicePrincipal = { exists: false, byImap: true };
+    return { exists: false, byImap: true };
+  }
+  if (p.knowledge.servicePrincipal) return p.knowledge.servicePrincipal;
+  if (!t || t.opaque || !hasAppRole(t, 'imap')) return undefined;
+  const accepted = await p.imapAccepts(token);
+  if (accepted === undefined) return undefined;
+  p.knowledge.servicePrincipal = { exists: accepted, byImap: true };
+  return p.knowledge.servicePrincipal;
+}
+
 /** A login the server refused (IMAP NO, POP -ERR, SMTP 535), read into its cause. */
-export function loginRefused(p: ProbeInput, reply: string): Cause {
+export async function loginRefused(p: ProbeInput, reply: string, token: string): Promise<Cause> {
   const ctx = p.context;
   if (THROTTLED.test(reply)) return causes.throttled(ctx, reply);
   if (p.protocol === 'smtp') {
@@ -162,7 +197,9 @@ export function loginRefused(p: ProbeInput, reply: string): Cause {
   const t = ctx.token;
   if (t?.kind === 'app') {
     if (!t.opaque && !hasAppRole(t, p.protocol)) return causes.missing_role(ctx);
-    return p.knowledge.servicePrincipalExists ? causes.mailbox_permission_missing(ctx, reply) : causes.service_principal_missing(ctx, reply);
+    const sp = await servicePrincipalOf(p, token);
+    if (!sp) return causes.service_principal_or_mailbox_permission_missing(ctx, reply);
+    return sp.exists ? causes.mailbox_permission_missing(ctx, reply, undefined, sp.byImap) : causes.service_principal_missing(ctx, reply, sp.byImap);
   }
   if (!ownMailbox(p)) return causes.mailbox_permission_missing(ctx, reply, t?.upn);
   if (p.protocol === 'pop') return causes.protocol_disabled(ctx, reply);

@@ -9,6 +9,7 @@ import { resolveGrant } from '../identity/grants.ts';
 import { TokenError } from '../identity/token-errors.ts';
 import type { TokenProvider } from '../identity/token-provider.ts';
 import type { TokenStore } from '../store/token-store.ts';
+import { imapAcceptsToken } from './imap-check.ts';
 import { probeImap } from './imap-probe.ts';
 import { probePop } from './pop-probe.ts';
 import type { ProbeInput, SharedKnowledge } from './probe.ts';
@@ -82,7 +83,7 @@ export async function verifyMailbox(deps: VerifyDeps, address: string, options: 
       throw new TokenError('needs_sign_in', grant.address, `${grant.address} is not signed in: run \`mailbridge login ${grant.address}\``);
   }
 
-  const knowledge: SharedKnowledge = { servicePrincipalExists: false };
+  const knowledge: SharedKnowledge = {};
   // A grant that needs a sign-in fails the same way for every protocol: asked once.
   let signInNeeded: TokenError | undefined;
   const getToken = async (protocol: Protocol) => {
@@ -98,7 +99,7 @@ export async function verifyMailbox(deps: VerifyDeps, address: string, options: 
   const protocols: VerifyReport['protocols'] = {};
   let token: VerifyReport['token'];
   for (const protocol of PROTOCOLS.filter((p) => wanted.includes(p))) {
-    const result = await PROBES[protocol]({
+    const input: ProbeInput = {
       protocol,
       endpoint: grant.cloud[protocol],
       ...(caPem ? { caPem } : {}),
@@ -121,7 +122,9 @@ export async function verifyMailbox(deps: VerifyDeps, address: string, options: 
         ...(options.externalToken !== undefined ? { externalToken: true } : {}),
       },
       knowledge,
-    });
+      imapAccepts: (token) => imapAcceptsToken(input, grant.cloud.imap, token),
+    };
+    const result = await PROBES[protocol](input);
     protocols[protocol] = result;
     token ??= result.token;
   }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { encodeXoauth2 } from '../net/sasl-xoauth2.ts';
 import { causes } from './causes.ts';
 import { ConnectionError, type LineConnection } from '../net/connection.ts';
-import { connectionLost, endpointLabel, loginRefused, open, tokenStep, unexpected, upgrade, type ProbeInput } from './probe.ts';
+import { connectionLost, endpointLabel, loginAccepted, loginRefused, open, tokenStep, unexpected, upgrade, type ProbeInput } from './probe.ts';
 import { Steps } from './steps.ts';
 import type { Cause, ProtocolReport, StepName } from './types.ts';
 
@@ -145,11 +145,11 @@ export async function probeSmtp(p: ProbeInput): Promise<ProtocolReport> {
     if (authReply.code === 334) authReply = await command(conn, '');
     last = authReply.text;
     if (authReply.code !== 235) {
-      steps.fail('login', authReply.text, authReply.code === 535 ? loginRefused(p, authReply.text) : unexpected(p, 'login', authReply.text));
+      steps.fail('login', authReply.text, authReply.code === 535 ? await loginRefused(p, authReply.text, token) : unexpected(p, 'login', authReply.text));
       await quit(steps, p, conn);
       return steps.report();
     }
-    if (p.context.token?.kind === 'app') p.knowledge.servicePrincipalExists = true;
+    loginAccepted(p);
     steps.pass('login', authReply.text);
 
     step = 'mailbox';

@@ -8,6 +8,7 @@ export const CAUSE_IDS = [
   'missing_scope',
   'missing_role',
   'service_principal_missing',
+  'service_principal_or_mailbox_permission_missing',
   'mailbox_permission_missing',
   'protocol_disabled',
   'smtp_auth_disabled_tenant',
