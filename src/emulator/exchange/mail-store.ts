@@ -18,6 +18,17 @@ export interface MessageMeta {
   /** ISO 8601, when the message arrived. */
   internalDate: string;
   size: number;
+  /**
+   * The message does not end with CRLF, so POP3 sends one more CRLF before the terminating dot
+   * (and counts it in LIST and STAT). Absent in indexes written before it was recorded.
+   */
+  unterminated?: true;
+}
+
+/** The metadata of a message stored now: size, and whether it lacks a final CRLF. */
+function metaOf(uid: number, raw: Buffer, flags: string[], internalDate: Date): MessageMeta {
+  const unterminated = raw.length > 0 && !(raw.length >= 2 && raw[raw.length - 2] === 0x0d && raw[raw.length - 1] === 0x0a);
+  return { uid, flags, internalDate: internalDate.toISOString(), size: raw.length, ...(unterminated ? { unterminated: true as const } : {}) };
 }
 
 export interface FolderData {
@@ -168,7 +179,7 @@ export class MailboxData extends EventEmitter<{ change: [MailboxChange] }> {
     const folder = this.requireFolder(folderName);
     const uid = folder.uidNext++;
     await writeFile(this.#path(folder, uid), raw);
-    const meta: MessageMeta = { uid, flags: [...new Set(flags)], internalDate: internalDate.toISOString(), size: raw.length };
+    const meta = metaOf(uid, raw, [...new Set(flags)], internalDate);
     folder.messages.push(meta);
     await this.#save();
     this.emit('change', { kind: 'exists', folder: folder.name, uids: [uid] });
@@ -182,7 +193,7 @@ export class MailboxData extends EventEmitter<{ change: [MailboxChange] }> {
     for (const { raw, internalDate } of messages) {
       const uid = folder.uidNext++;
       await writeFile(this.#path(folder, uid), raw);
-      folder.messages.push({ uid, flags: [], internalDate: internalDate.toISOString(), size: raw.length });
+      folder.messages.push(metaOf(uid, raw, [], internalDate));
       uids.push(uid);
     }
     await this.#save();

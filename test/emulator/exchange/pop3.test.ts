@@ -254,6 +254,28 @@ describe('emulated Exchange POP3', () => {
       second.c.close();
     });
 
+    it('LIST, STAT and LIST n state the octets RETR sends, also for a message without a final CRLF', async () => {
+      // Alice's inbox: one message that ends mid-line (fetchmail warned about it), one that does not.
+      const unterminated = message(4, 'no line end at the end');
+      const terminated = message(5, '.dot\r\nend\r\n');
+      for (const raw of [unterminated, terminated]) assert.equal((await emu.admin('POST', '/mailboxes/alice@contoso.com/messages', { raw })).status, 201);
+      const { c, reply } = await login('alice@contoso.com', await userToken(emu, 'alice@contoso.com', [SCOPES.pop]));
+      assert.equal(reply, '+OK User successfully authenticated.');
+      // What a client receives of each message: its lines, unstuffed, each ended by CRLF.
+      const received: number[] = [];
+      for (const n of [1, 2]) {
+        assert.equal(await c.ask(`RETR ${n}`), '+OK');
+        received.push((await c.block()).reduce((sum, line) => sum + Buffer.byteLength(line, 'latin1') + 2, 0));
+      }
+      assert.deepEqual(received, [Buffer.byteLength(unterminated) + 2, Buffer.byteLength(terminated)]);
+      assert.equal(await c.ask('STAT'), `+OK 2 ${received[0]! + received[1]!}`);
+      c.send('LIST');
+      assert.equal(await c.line(), `+OK 2 messages (${received[0]! + received[1]!} octets)`);
+      assert.deepEqual(await c.block(), [`1 ${received[0]}`, `2 ${received[1]}`]);
+      assert.equal(await c.ask('LIST 1'), `+OK 1 ${received[0]}`);
+      c.close();
+    });
+
     it('a token over 4 KB is accepted (no field has a length limit)', async () => {
       await emu.admin('PATCH', '/settings', { accessTokenMinLength: 6000 });
       try {

@@ -27,9 +27,17 @@ export class Maildrop {
     return this.#messages.flatMap((m, i): [number, MessageMeta][] => (this.#deleted.has(m.uid) ? [] : [[i + 1, m]]));
   }
 
+  /**
+   * The octets RETR sends of this message (without dot-stuffing, as RFC 1939 counts): a message
+   * without a final CRLF gets one on the wire, so it counts here too (fetchmail compares the two).
+   */
+  octets(m: MessageMeta): number {
+    return m.size + (m.unterminated ? 2 : 0);
+  }
+
   stat(): { count: number; octets: number } {
     const live = this.live();
-    return { count: live.length, octets: live.reduce((sum, [, m]) => sum + m.size, 0) };
+    return { count: live.length, octets: live.reduce((sum, [, m]) => sum + this.octets(m), 0) };
   }
 
   /** A unique id that stays the same for this message across sessions. */

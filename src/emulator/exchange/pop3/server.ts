@@ -169,7 +169,7 @@ class Pop3Session {
     }
     if ((verb === 'LIST' || verb === 'UIDL') && args.length === 0) {
       const live = drop.live();
-      const lines = live.map(([n, m]) => (verb === 'LIST' ? `${n} ${m.size}` : `${n} ${drop.uniqueId(m)}`));
+      const lines = live.map(([n, m]) => (verb === 'LIST' ? `${n} ${drop.octets(m)}` : `${n} ${drop.uniqueId(m)}`));
       const { count, octets } = drop.stat();
       return this.#send(verb === 'LIST' ? `+OK ${count} messages (${octets} octets)` : '+OK', ...lines, '.');
     }
@@ -180,7 +180,7 @@ class Pop3Session {
     if (message === 'deleted') return this.#send(POP3.alreadyDeleted);
     switch (verb) {
       case 'LIST':
-        return this.#send(`+OK ${args[0]} ${message.size}`);
+        return this.#send(`+OK ${args[0]} ${drop.octets(message)}`);
       case 'UIDL':
         return this.#send(`+OK ${args[0]} ${drop.uniqueId(message)}`);
       case 'DELE':
