@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 
 /** Where the header ends: the empty line (CRLF CRLF or LF LF), or the end of a body-less message. */
-function headerEnd(raw: Buffer): number {
+export function headerEnd(raw: Buffer): number {
   const crlf = raw.indexOf('\r\n\r\n');
   const lf = raw.indexOf('\n\n');
   const ends = [crlf, lf].filter((i) => i >= 0);
