@@ -1,11 +1,13 @@
 // The admin API's Exchange half (/_emulator/...): protocol switches per mailbox and tenant,
 // service principals (New-ServicePrincipal), armed mail failures, and mailbox contents.
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { exchangeServicePrincipalSchema, mailFailureSchema, mailboxSchema, tenantSchema } from '../scenario/schema.ts';
 import { AdminError } from '../identity/routes/admin-api.ts';
 import { namedFields } from '../identity/routes/admin-patch.ts';
 import type { ExchangeContext } from './context.ts';
+import { MessageTooLargeError } from './mail-store.ts';
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body ?? {});
@@ -61,10 +63,29 @@ export function registerExchangeAdminRoutes(app: FastifyInstance, exchange: Exch
     const data = await exchange.openMailbox(mailboxOr404(request.params.address));
     return data.folders().map((f) => ({ folder: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext, messages: f.messages }));
   });
-  app.post<{ Params: { address: string } }>('/_emulator/mailboxes/:address/messages', async (request, reply) => {
-    const mailbox = mailboxOr404(request.params.address);
-    const body = parse(deliverBody, request.body);
-    const meta = await (await exchange.openMailbox(mailbox)).append(body.folder, Buffer.from(body.raw, 'utf8'));
-    return reply.code(201).send(meta);
+  // A message as JSON (`{"raw"}`, small ones) or as the body itself (message/rfc822, streamed to
+  // the mailbox, up to the size Exchange accepts); over the limit, HTTP 413 and nothing stored.
+  const tooLarge = (limit: number) =>
+    new AdminError(413, `The message is larger than settings.mail.maxMessageBytes (${limit} bytes); nothing was stored.`, 'payload_too_large');
+  app.register(async (scope) => {
+    scope.addContentTypeParser('message/rfc822', (_request, payload, done) => done(null, payload));
+    scope.post<{ Params: { address: string }; Querystring: { folder?: string } }>('/_emulator/mailboxes/:address/messages', async (request, reply) => {
+      const mailbox = mailboxOr404(request.params.address);
+      const limit = exchange.settings.maxMessageBytes;
+      if (request.body instanceof Readable) {
+        if (Number(request.headers['content-length'] ?? 0) > limit) throw tooLarge(limit);
+        const data = await exchange.openMailbox(mailbox);
+        try {
+          return reply.code(201).send(await data.appendStream(request.query.folder ?? 'INBOX', request.body, limit));
+        } catch (err) {
+          if (err instanceof MessageTooLargeError) throw tooLarge(limit);
+          throw err;
+        }
+      }
+      const body = parse(deliverBody, request.body);
+      const raw = Buffer.from(body.raw, 'utf8');
+      if (raw.length > limit) throw tooLarge(limit);
+      return reply.code(201).send(await (await exchange.openMailbox(mailbox)).append(body.folder, raw));
+    });
   });
 }

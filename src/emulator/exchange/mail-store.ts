@@ -3,8 +3,9 @@
 // Sessions (POP3, IMAP, SMTP delivery) share one MailboxData per address and hear each other's
 // changes through its events (IMAP IDLE pushes EXISTS from them).
 import { EventEmitter } from 'node:events';
-import { createReadStream, readFileSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../scenario/load.ts';
@@ -25,10 +26,19 @@ export interface MessageMeta {
   unterminated?: true;
 }
 
-/** The metadata of a message stored now: size, and whether it lacks a final CRLF. */
-function metaOf(uid: number, raw: Buffer, flags: string[], internalDate: Date): MessageMeta {
-  const unterminated = raw.length > 0 && !(raw.length >= 2 && raw[raw.length - 2] === 0x0d && raw[raw.length - 1] === 0x0a);
-  return { uid, flags, internalDate: internalDate.toISOString(), size: raw.length, ...(unterminated ? { unterminated: true as const } : {}) };
+/** The metadata of a message stored now: its size, and whether it lacks a final CRLF (from its last two bytes). */
+function metaOf(uid: number, size: number, tail: Buffer, flags: string[], internalDate: Date): MessageMeta {
+  const unterminated = size > 0 && !(tail.length === 2 && tail[0] === 0x0d && tail[1] === 0x0a);
+  return { uid, flags, internalDate: internalDate.toISOString(), size, ...(unterminated ? { unterminated: true as const } : {}) };
+}
+
+/** A streamed message went past the size limit; nothing was stored. */
+export class MessageTooLargeError extends Error {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`The message is larger than ${limit} bytes.`);
+    this.limit = limit;
+  }
 }
 
 export interface FolderData {
@@ -179,7 +189,40 @@ export class MailboxData extends EventEmitter<{ change: [MailboxChange] }> {
     const folder = this.requireFolder(folderName);
     const uid = folder.uidNext++;
     await writeFile(this.#path(folder, uid), raw);
-    const meta = metaOf(uid, raw, [...new Set(flags)], internalDate);
+    const meta = metaOf(uid, raw.length, raw.subarray(-2), [...new Set(flags)], internalDate);
+    folder.messages.push(meta);
+    await this.#save();
+    this.emit('change', { kind: 'exists', folder: folder.name, uids: [uid] });
+    return meta;
+  }
+
+  /**
+   * Stores a message read from a stream, chunk by chunk, so it never sits whole in memory. Past
+   * `maxBytes` the rest is read and dropped (the sender can still be told why), the file removed
+   * and MessageTooLargeError thrown. The index names the message only once its file is complete.
+   */
+  async appendStream(folderName: string, source: Readable, maxBytes: number, internalDate = new Date()): Promise<MessageMeta> {
+    const folder = this.requireFolder(folderName);
+    const uid = folder.uidNext++;
+    const path = this.#path(folder, uid);
+    let size = 0;
+    let tail = Buffer.alloc(0);
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        if (size > maxBytes) return callback();
+        tail = Buffer.concat([tail, chunk.subarray(-2)]).subarray(-2);
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, counter, createWriteStream(path));
+      if (size > maxBytes) throw new MessageTooLargeError(maxBytes);
+    } catch (err) {
+      await unlink(path).catch(() => {});
+      throw err;
+    }
+    const meta = metaOf(uid, size, tail, [], internalDate);
     folder.messages.push(meta);
     await this.#save();
     this.emit('change', { kind: 'exists', folder: folder.name, uids: [uid] });
@@ -193,7 +236,7 @@ export class MailboxData extends EventEmitter<{ change: [MailboxChange] }> {
     for (const { raw, internalDate } of messages) {
       const uid = folder.uidNext++;
       await writeFile(this.#path(folder, uid), raw);
-      folder.messages.push(metaOf(uid, raw, [], internalDate));
+      folder.messages.push(metaOf(uid, raw.length, raw.subarray(-2), [], internalDate));
       uids.push(uid);
     }
     await this.#save();

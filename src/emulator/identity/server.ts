@@ -14,6 +14,10 @@ import { registerTokenRoutes } from './routes/token.ts';
 /** Bodies beyond this are refused; the largest real request (a certificate assertion) is ~4 KB. */
 export const BODY_LIMIT = 256 * 1024;
 
+const ADMIN_BODY_TOO_LARGE =
+  `The admin API takes JSON bodies up to ${BODY_LIMIT / 1024} KiB. ` +
+  'Deliver a larger message as the body itself, with Content-Type: message/rfc822 (up to settings.mail.maxMessageBytes).';
+
 export class UnparsedBody {
   readonly contentType: string;
   constructor(contentType: string) {
@@ -61,8 +65,12 @@ export async function buildIdentityServer(state: IdentityState, options: Identit
 
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof AadError) return sendAadError(reply, request, state, error);
-    if (error instanceof AdminError) return reply.code(error.status).send({ error: 'bad_request', message: error.message });
+    if (error instanceof AdminError) return reply.code(error.status).send({ error: error.error, message: error.message });
     const code = (error as { code?: string }).code ?? '';
+    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' && request.url.startsWith('/_emulator/')) {
+      // The admin API is not Entra: a size limit gets a size error, not "malformed request".
+      return reply.code(413).send({ error: 'payload_too_large', message: ADMIN_BODY_TOO_LARGE });
+    }
     if (code.startsWith('FST_ERR_CTP') || code === 'FST_ERR_BAD_URL' || (error as { statusCode?: number }).statusCode === 400) {
       // Oversized, truncated or undecodable requests: Entra answers "malformed" without detail.
       return sendAadError(reply, request, state, new AadError(9002313));

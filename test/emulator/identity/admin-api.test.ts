@@ -1,9 +1,35 @@
 // The emulator's admin API as a test or demo uses it: counters, the clock, mailbox permissions,
 // consent, new secrets, and clear refusals of wrong calls.
 import assert from 'node:assert/strict';
+import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_IDS } from '../../../src/emulator/scenario/default.ts';
 import { startTestEmulator, type TestEmulator } from '../../helpers/emulator.ts';
+import { httpsRequest, type HttpsResponse } from '../../helpers/https.ts';
+
+/** A message of exactly `size` bytes. */
+function messageOf(size: number): Buffer {
+  const header = Buffer.from('From: <s@fabrikam.example>\r\nTo: <bob@contoso.com>\r\nSubject: big\r\n\r\n');
+  return Buffer.concat([header, Buffer.alloc(size - header.length - 2, 'x'), Buffer.from('\r\n')]);
+}
+
+/** POSTs `chunks` with chunked transfer encoding: no Content-Length tells the server the size. */
+function postChunked(url: string, caPem: string, chunks: Buffer[]): Promise<HttpsResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-type': 'message/rfc822' }, ca: caPem }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(parts).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: <T>() => JSON.parse(text) as T });
+      });
+    });
+    // The server may answer and close before it has read everything: that is its right.
+    req.on('error', reject);
+    for (const chunk of chunks) req.write(chunk);
+    req.end();
+  });
+}
 
 describe('emulator admin API', () => {
   let emu: TestEmulator;
@@ -88,6 +114,53 @@ describe('emulator admin API', () => {
       await emu.admin('PATCH', '/mailboxes/bob@contoso.com', { imapEnabled: true, popEnabled: true });
       await emu.admin('PATCH', '/tenants/contoso.com', { securityDefaults: false, smtpClientAuthenticationDisabled: false });
     }
+  });
+
+  describe('delivering a message (POST /mailboxes/{address}/messages)', () => {
+    const messagesUrl = () => `${emu.url}/_emulator/mailboxes/bob@contoso.com/messages`;
+    const inboxSizes = async () =>
+      (await emu.admin('GET', '/mailboxes/bob@contoso.com/messages'))
+        .json<{ folder: string; messages: { size: number }[] }[]>()
+        .find((f) => f.folder === 'INBOX')!
+        .messages.map((m) => m.size);
+
+    it('answers a JSON body over its limit with HTTP 413 and its own text, not an Entra error', async () => {
+      const res = await emu.admin('POST', '/mailboxes/bob@contoso.com/messages', { raw: messageOf(300 * 1024).toString('latin1') });
+      assert.equal(res.status, 413, res.text);
+      const body = res.json<{ error: string; message: string }>();
+      assert.equal(body.error, 'payload_too_large');
+      assert.doesNotMatch(res.text, /AADSTS/);
+      assert.match(body.message, /message\/rfc822/);
+    });
+
+    it('takes a message larger than a JSON body as message/rfc822, streamed to the mailbox', async () => {
+      const before = await inboxSizes();
+      const raw = messageOf(3 * 1024 * 1024);
+      const res = await postChunked(messagesUrl(), emu.caPem, [raw.subarray(0, 1_000_000), raw.subarray(1_000_000)]);
+      assert.equal(res.status, 201, res.text);
+      assert.equal(res.json<{ size: number }>().size, raw.length);
+      assert.deepEqual(await inboxSizes(), [...before, raw.length]);
+    });
+
+    it('answers a message over settings.mail.maxMessageBytes with HTTP 413, and stores nothing', async () => {
+      const limit = (await emu.admin('GET', '/scenario')).json<{ settings: { mail: { maxMessageBytes: number } } }>().settings.mail.maxMessageBytes;
+      assert.equal(limit, 150 * 1024 * 1024, 'the default is what Exchange Online accepts (SIZE 157286400)');
+      await emu.admin('PATCH', '/settings', { mail: { maxMessageBytes: 64 * 1024 } });
+      try {
+        const before = await inboxSizes();
+        const raw = messageOf(100 * 1024);
+        const announced = await httpsRequest(messagesUrl(), { method: 'POST', caPem: emu.caPem, headers: { 'content-type': 'message/rfc822' }, body: raw });
+        const streamed = await postChunked(messagesUrl(), emu.caPem, [raw.subarray(0, 40_000), raw.subarray(40_000)]);
+        for (const res of [announced, streamed]) {
+          assert.equal(res.status, 413, res.text);
+          assert.equal(res.json<{ error: string }>().error, 'payload_too_large');
+          assert.match(res.json<{ message: string }>().message, /65536 bytes/);
+        }
+        assert.deepEqual(await inboxSizes(), before);
+      } finally {
+        await emu.admin('PATCH', '/settings', { mail: { maxMessageBytes: 150 * 1024 * 1024 } });
+      }
+    });
   });
 
   it('refuses wrong calls with a message naming the problem', async () => {

@@ -14,9 +14,12 @@ import { namedFields } from './admin-patch.ts';
 
 export class AdminError extends Error {
   readonly status: number;
-  constructor(status: number, message: string) {
+  /** The `error` field of the JSON answer. */
+  readonly error: string;
+  constructor(status: number, message: string, error = 'bad_request') {
     super(message);
     this.status = status;
+    this.error = error;
   }
 }
 
