@@ -137,6 +137,18 @@ describe('mailbridge fetch: what earlier runs fetched, --folder, --json', () => 
     assert.ok(left.includes(alive), 'a live process’s part file stays');
   });
 
+  it('a damaged record stops the fetch (exit 6, naming the file) and deletes nothing', async () => {
+    await emptyInbox();
+    await (await mailbox()).append('INBOX', message('kept'));
+    const dir = join(out, 'damaged');
+    await fetch('--protocol', 'pop', '--out', dir);
+    await writeFile(join(dir, '.mailbridge-fetched.json'), '{"version": 1, "sources": [');
+    const run = await fetch('--protocol', 'pop', '--out', dir, '--delete');
+    assert.equal(run.code, 6, run.stderr);
+    assert.match(run.stderr, /\.mailbridge-fetched\.json is not a record/);
+    assert.equal(await countIn('INBOX'), 1);
+  });
+
   for (const command of ['fetch', 'send']) {
     it(`${command} --help names the --config default`, async () => {
       const run = await runCli([command, '--help']);
