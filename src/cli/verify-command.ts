@@ -5,9 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { PROTOCOLS, type Protocol } from '../config/schema.ts';
-import { renderJson, renderText } from '../verify/render.ts';
+import { isMailbridgeError } from '../errors.ts';
+import { renderJson, renderJsonError, renderText } from '../verify/render.ts';
 import { verifyMailbox } from '../verify/run.ts';
-import { EXIT } from './exit-codes.ts';
+import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { openIdentity, runIdentityCommand } from './identity-context.ts';
 
 const CONFIG_HELP = 'configuration file (default: $MAILBRIDGE_CONFIG or ~/.config/mailbridge/config.json)';
@@ -85,19 +86,26 @@ export function registerVerifyCommand(program: Command): void {
             return EXIT.usage;
           }
         }
-        const ctx = await openIdentity(flags.config);
         try {
-          const report = await verifyMailbox(ctx, mailbox, {
-            ...(flags.protocol?.length ? { protocols: flags.protocol as Protocol[] } : {}),
-            sendTest: flags.sendTest ?? false,
-            cached: flags.cached ?? false,
-            ...(externalToken !== undefined ? { externalToken } : {}),
-            timeoutMs: Math.round(timeout * 1000),
-          });
-          process.stdout.write(flags.json ? renderJson(report) : renderText(report, { symbols: process.stdout.isTTY === true }));
-          return report.ok ? EXIT.ok : EXIT.failure;
-        } finally {
-          await ctx.close();
+          const ctx = await openIdentity(flags.config);
+          try {
+            const report = await verifyMailbox(ctx, mailbox, {
+              ...(flags.protocol?.length ? { protocols: flags.protocol as Protocol[] } : {}),
+              sendTest: flags.sendTest ?? false,
+              cached: flags.cached ?? false,
+              ...(externalToken !== undefined ? { externalToken } : {}),
+              timeoutMs: Math.round(timeout * 1000),
+            });
+            process.stdout.write(flags.json ? renderJson(report) : renderText(report, { symbols: process.stdout.isTTY === true }));
+            return report.ok ? EXIT.ok : EXIT.failure;
+          } finally {
+            await ctx.close();
+          }
+        } catch (err) {
+          // A program reading --json gets JSON whatever stopped verify before any protocol ran (not
+          // signed in, the configuration, the store); the message still goes to stderr as well.
+          if (flags.json && isMailbridgeError(err)) process.stdout.write(renderJsonError(mailbox, err.code, err.message, exitCodeFor(err)));
+          throw err;
         }
       }),
     );

@@ -26,7 +26,18 @@ export interface CauseContext {
   signInAs?: string;
   /** The token came from elsewhere (`verify --token-file`): fixes address the tool that got it. */
   externalToken?: boolean;
+  /** Where the app's client secret is configured, for the fixes of a refused or expired secret. */
+  secret?: ConfiguredSecret;
   token?: TokenSummary;
+}
+
+export interface ConfiguredSecret {
+  /** The configuration key, e.g. `apps.web.clientSecret`. */
+  key: string;
+  /** Where its value comes from: `in /path/config.json`, `from the environment variable X`, ... */
+  source: string;
+  /** The value is shaped like a GUID, as a Secret ID is (undefined: it could not be read). */
+  guidShaped?: boolean;
 }
 
 const PROTOCOL_NAME: Record<Protocol, string> = { imap: 'IMAP', pop: 'POP3', smtp: 'SMTP' };
@@ -58,21 +69,72 @@ function enableProtocol(c: CauseContext, protocol: Exclude<Protocol, 'smtp'>): s
   return `Set-CASMailbox -Identity ${c.mailbox} -${SWITCH[protocol]} $true`;
 }
 
+/** A path in the cloud's admin portal, e.g. `Entra admin center (https://entra.microsoft.com) > App registrations`. */
+function portalPath(c: CauseContext, ...path: string[]): string {
+  const portal = c.portal.replace(/\/+$/, '');
+  const root = portal.toLowerCase() === 'https://entra.microsoft.com' ? `Entra admin center (${portal})` : `${portal} > Microsoft Entra ID`;
+  return [root, ...path].join(' > ');
+}
+
+/** The app registration in the portal, found by its client id (its display name in Entra is not in the configuration). */
+function appRegistration(c: CauseContext, ...path: string[]): string {
+  return portalPath(c, 'App registrations', `the app with client id ${c.clientId}`, ...path);
+}
+
+/**
+ * The client secret codes, explained with where the secret is configured: the configuration key,
+ * and whether the configured value could be a Secret ID at all (those are GUIDs).
+ */
+function secretExplanation(c: CauseContext, given: Explanation): Explanation | undefined {
+  const secret = c.secret;
+  if (!secret) return undefined;
+  const where = `${secret.key} (${secret.source})`;
+  const newSecret = `${appRegistration(c, 'Certificates & secrets')} > New client secret; copy the Value column (not Secret ID) at once`;
+  if (given.code === 7000222) {
+    return {
+      ...given,
+      cause: `The client secret in ${where} has passed its expiry date in Entra (app ${c.clientId}). Entra secrets last at most 24 months, so every secret expires in the end.`,
+      fix: `Create a new secret: ${newSecret} and put it into ${where}; then delete the expired secret. Note the new expiry date, or move to a certificate instead (${appRegistration(c, 'Certificates & secrets', 'Certificates', 'Upload certificate')}).`,
+    };
+  }
+  if (given.code === 7000215 && secret.guidShaped === false) {
+    return {
+      ...given,
+      title: 'Client secret not accepted',
+      cause: `Entra did not accept the client secret in ${where} for app ${c.clientId}. It is not a Secret ID (those are GUIDs), so it is mistyped or cut short, or the secret was deleted or belongs to another app registration.`,
+      fix: `Compare ${secret.key} with the secret's Value (shown only once, when the secret was created), character for character. If you no longer have it: ${newSecret} and put it into ${where}.`,
+    };
+  }
+  if (given.code === 7000215) {
+    return {
+      ...given,
+      cause: `Entra did not accept the client secret in ${where} for app ${c.clientId}. It is shaped like a GUID, as a Secret ID is: almost always the Secret ID was configured instead of the secret's Value.`,
+      fix: `Put the secret's Value into ${where}, not its Secret ID; the Value is shown only once, when the secret is created. If you no longer have it: ${newSecret} and put it into ${where}.`,
+    };
+  }
+  return undefined;
+}
+
 /**
  * The provider's explanation of an AADSTS error, explained again with everything verify knows
- * (the cloud's hosts, the app's name, the service principal's object id when a token told it).
+ * (the configured cloud's hosts, the service principal's object id when a token told it, where
+ * the client secret is configured). The app is named by its client id: the configuration's name
+ * for it is not its display name in Entra.
  */
 export function explainAgain(c: CauseContext, explanation: Explanation | undefined): Explanation | undefined {
   if (!explanation) return undefined;
-  return explainAadsts(explanation.code, {
+  const again = explainAadsts(explanation.code, {
     clientId: c.clientId,
     tenant: c.tenant,
-    appName: c.appName,
     mailbox: c.mailbox,
     cloudPortal: c.portal,
     cloud: { loginUrl: c.loginUrl, portal: c.portal, delegatedScopePrefix: c.delegatedScopePrefix, appOnlyScope: c.appOnlyScope },
     ...(c.token?.kind === 'app' && c.token.oid ? { servicePrincipalObjectId: c.token.oid } : {}),
   });
+  const twice = `the app with client id ${c.clientId} (client id ${c.clientId})`;
+  const once = (text: string) => text.split(twice).join(`the app with client id ${c.clientId}`);
+  const named = { ...again, cause: once(again.cause), fix: once(again.fix) };
+  return secretExplanation(c, named) ?? named;
 }
 
 const mk = (id: Cause['id'], summary: string, fix: string, extra: Partial<Cause> = {}): Cause => ({ id, summary, fix, ...extra });
@@ -272,6 +334,25 @@ export const causes = {
       t?.kind === 'app'
         ? `Check that tenant ${tenantOf(c)} hosts ${c.mailbox} and that the token's audience is Exchange Online (${c.appOnlyScope}); then run verify again.`
         : `Sign in again (\`mailbridge login ${c.mailbox}\`) as ${c.signInAs ?? c.mailbox}; if it persists, check that tenant ${tenantOf(c)} hosts ${c.mailbox}.`,
+    );
+  },
+
+  not_a_token(c: CauseContext, shape: string): Cause {
+    const what = c.externalToken ? 'The token file' : `The token mailbridge got for ${c.mailbox}`;
+    return mk(
+      'not_a_token',
+      `${what} is not an access token: ${shape}. Nothing was sent to the ${PROTOCOL_NAME[c.protocol]} server.`,
+      c.externalToken
+        ? `Have the tool that wrote it save the access token itself: the "access_token" field of the token response (a JWT starting with eyJ, or for a personal account a ticket starting with Ew), not the refresh token, the ID token or the whole response; for ${PROTOCOL_NAME[c.protocol]} request ${c.delegatedScopePrefix}/${DELEGATED_PERMISSION[c.protocol]} (delegated) or ${c.appOnlyScope} (app-only). Then check it again with --token-file.`
+        : `The identity platform at ${c.loginUrl} answered with something that is not an access token: check that "loginUrl" of the cloud points at the Microsoft identity platform, then run verify again.`,
+    );
+  },
+
+  server_unavailable(c: CauseContext, step: string, reply: string): Cause {
+    return mk(
+      'server_unavailable',
+      `The ${PROTOCOL_NAME[c.protocol]} server is temporarily unavailable (${step}: ${reply}); this is a problem on the server's side, not in the configuration.`,
+      `Run verify again in a few minutes. If it lasts, look for an Exchange Online incident under Health → Service health in the Microsoft 365 admin center.`,
     );
   },
 

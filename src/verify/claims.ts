@@ -43,10 +43,29 @@ function tokenKind(idtyp: unknown, scp: string | undefined, roles: string[] | un
   return delegatedGrant ? 'delegated' : 'app';
 }
 
+/**
+ * A personal Microsoft account ticket: `Ew` and then base64, over a thousand characters. Only its
+ * shape can be checked; anything shorter or otherwise shaped is no access token at all.
+ */
+const PERSONAL_TICKET = /^Ew[A-Za-z0-9+/_=-]{200,}$/;
+
+/**
+ * What a string that is not an access token looks like, for the people who put it there (never
+ * its content): a JSON document, a refresh or ID token, or just something else.
+ */
+export function describeNotAToken(text: string): string {
+  if (/^[[{]/.test(text)) return 'a JSON document (the whole token response?), not the access token in it';
+  if (/^[01]\.A[A-Za-z0-9_-]/.test(text)) return 'shaped like a refresh token, not an access token';
+  if (text.split('.').length === 3) return 'shaped like a JWT, but its claims cannot be read';
+  if (text.split('.').length === 5) return 'an encrypted token (JWE), which mail servers do not take';
+  return `${text.length} characters that are neither a JWT (eyJ…, three parts) nor a personal-account ticket (Ew…)`;
+}
+
 /** What mailbridge reports about a token; `delegatedGrant` decides the kind of an opaque one. */
 export function summarizeToken(token: string, delegatedGrant: boolean): TokenSummary {
   const claims = decodeClaims(token);
-  if (!claims) return { kind: delegatedGrant ? 'delegated' : 'app', opaque: true };
+  const kind = delegatedGrant ? 'delegated' : 'app';
+  if (!claims) return PERSONAL_TICKET.test(token) ? { kind, opaque: true } : { kind, notAToken: true };
   const roles = Array.isArray(claims.roles) ? claims.roles.map(String) : undefined;
   const scp = str(claims.scp);
   const summary: TokenSummary = { kind: tokenKind(claims.idtyp, scp, roles, delegatedGrant) };
@@ -89,6 +108,7 @@ export function hasAppRole(summary: TokenSummary, protocol: Protocol): boolean {
 
 /** One line for people: kind, audience, permissions, user, tenant, expiry. */
 export function describeToken(summary: TokenSummary): string {
+  if (summary.notAToken) return 'not an access token (neither a JWT nor a personal-account ticket)';
   if (summary.opaque) return `${summary.kind}, opaque personal-account token (its claims cannot be read)`;
   const parts: string[] = [summary.kind === 'app' ? 'app-only' : 'delegated'];
   if (summary.aud) parts.push(`aud ${summary.aud}`);

@@ -6,7 +6,7 @@ import type { MailEndpoint } from '../config/clouds.ts';
 import type { Protocol } from '../config/schema.ts';
 import { TokenError } from '../identity/token-errors.ts';
 import { encodeXoauth2 } from '../net/sasl-xoauth2.ts';
-import { describeToken, hasAppRole, hasDelegatedScope, isGraphAudience, summarizeToken } from './claims.ts';
+import { describeNotAToken, describeToken, hasAppRole, hasDelegatedScope, isGraphAudience, summarizeToken } from './claims.ts';
 import { causes, type CauseContext } from './causes.ts';
 import { connectTcp, ConnectionError, describeTls, LineConnection, NetFailure, resolveHost, startTls } from '../net/connection.ts';
 import { Steps } from './steps.ts';
@@ -51,6 +51,9 @@ export interface ProbeInput {
 }
 
 export const THROTTLED = /Suggested Backoff Time:\s*\d+\s*milliseconds|Request is throttled|submission rate .* exceeded/i;
+
+/** Exchange's "come back later": POP3 `-ERR Server Unavailable. 21`, IMAP `BAD Server Unavailable. 15`, SMTP `421 4.3.2`. */
+export const SERVER_UNAVAILABLE = /Server Unavailable\.|^421[ -]4\.3\.2\b|Service not available/i;
 
 export function endpointLabel(e: MailEndpoint): string {
   return `${e.host}:${e.port} (${e.security === 'implicit' ? 'implicit TLS' : 'STARTTLS'})`;
@@ -144,7 +147,10 @@ export async function tokenStep(steps: Steps, p: ProbeInput): Promise<string | u
           : err.code === 'unavailable'
             ? causes.identity_unavailable(ctx, err.message)
             : causes.token_request_failed(ctx, err.message, err.explanation);
-      steps.fail('token', err.message, cause);
+      // The provider's message carries its own explanation; the cause has it again with this
+      // cloud's hosts, so the detail keeps only what the identity platform said.
+      const detail = err.explanation ? `${err.mailbox}: AADSTS${err.explanation.code}: ${err.explanation.title}` : err.message;
+      steps.fail('token', detail, cause);
     } else {
       steps.fail('token', (err as Error).message, causes.token_request_failed(ctx, (err as Error).message));
     }
@@ -154,6 +160,11 @@ export async function tokenStep(steps: Steps, p: ProbeInput): Promise<string | u
   const summary = summarizeToken(token, p.delegated);
   steps.token = summary;
   p.context.token = summary;
+  if (summary.notAToken) {
+    // Nothing that is not a token goes to a server: it cannot log in, and it may be a secret.
+    steps.fail('token', describeToken(summary), causes.not_a_token(p.context, describeNotAToken(token)));
+    return undefined;
+  }
   const problem = tokenProblem(p, p.context);
   if (problem) steps.fail('token', describeToken(summary), problem);
   else steps.pass('token', describeToken(summary));
@@ -218,6 +229,7 @@ export function notConnected(p: ProbeInput, reply: string): Cause {
 /** A reply that fits none of the known cases (or throttling, which can come at any step). */
 export function unexpected(p: ProbeInput, step: StepName, reply: string): Cause {
   if (THROTTLED.test(reply)) return causes.throttled(p.context, reply);
+  if (SERVER_UNAVAILABLE.test(reply)) return causes.server_unavailable(p.context, step, reply);
   return causes.unexpected_reply(p.context, step, reply);
 }
 

@@ -15,6 +15,14 @@ export function renderJson(report: VerifyReport): string {
   return `${JSON.stringify(report, null, 2)}\n`;
 }
 
+/**
+ * The `--json` output when verify stopped before any protocol ran: the report's shape with no
+ * protocols, and the error's stable code, message and the exit code it gives.
+ */
+export function renderJsonError(mailbox: string, code: string, message: string, exitCode: number): string {
+  return `${JSON.stringify({ mailbox, ok: false, protocols: {}, error: { code, message, exitCode } }, null, 2)}\n`;
+}
+
 export function renderText(report: VerifyReport, options: RenderOptions): string {
   const pass = options.symbols ? '✔' : 'ok  ';
   const fail = options.symbols ? '✘' : 'FAIL';

@@ -3,12 +3,13 @@
 // exists", helps explain the next). Problems found before any protocol can run (configuration,
 // no grant at all) are thrown as ConfigError/TokenError for the command's exit codes.
 import { readFile } from 'node:fs/promises';
-import { ConfigError, type LoadedConfig } from '../config/load.ts';
-import { PROTOCOLS, type Protocol } from '../config/schema.ts';
+import { ConfigError, resolveSecret, type LoadedConfig } from '../config/load.ts';
+import { PROTOCOLS, type Protocol, type SecretRef } from '../config/schema.ts';
 import { resolveGrant } from '../identity/grants.ts';
 import { TokenError } from '../identity/token-errors.ts';
 import type { TokenProvider } from '../identity/token-provider.ts';
 import type { TokenStore } from '../store/token-store.ts';
+import type { ConfiguredSecret } from './causes.ts';
 import { imapAcceptsToken } from './imap-check.ts';
 import { probeImap } from './imap-probe.ts';
 import { probePop } from './pop-probe.ts';
@@ -54,6 +55,34 @@ async function tokenFor(deps: VerifyDeps, address: string, protocol: Protocol, c
   return deps.provider.getAccessToken(address, protocol);
 }
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Where the app's client secret is configured, and whether its value is shaped like a GUID (a
+ * Secret ID pasted for the Value): for the fixes of a refused or expired secret. The value itself
+ * goes no further than this function.
+ */
+async function configuredSecret(loaded: LoadedConfig, appName: string, ref: SecretRef | undefined): Promise<ConfiguredSecret | undefined> {
+  if (ref === undefined) return undefined;
+  const key = `apps.${appName}.clientSecret`;
+  const override = `MAILBRIDGE__apps__${appName}__clientSecret`;
+  const source =
+    typeof ref === 'string'
+      ? process.env[override]
+        ? `set by the environment variable ${override}`
+        : `in ${loaded.file}`
+      : 'env' in ref
+        ? `read from the environment variable ${ref.env}`
+        : `read from the file ${ref.file}`;
+  let guidShaped: boolean | undefined;
+  try {
+    guidShaped = GUID.test((await resolveSecret(loaded, ref, key)).trim());
+  } catch {
+    guidShaped = undefined;
+  }
+  return { key, source, ...(guidShaped === undefined ? {} : { guidShaped }) };
+}
+
 export async function verifyMailbox(deps: VerifyDeps, address: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const grant = resolveGrant(deps.loaded, address);
   const configured = grant.mailbox.protocols;
@@ -83,6 +112,7 @@ export async function verifyMailbox(deps: VerifyDeps, address: string, options: 
       throw new TokenError('needs_sign_in', grant.address, `${grant.address} is not signed in: run \`mailbridge login ${grant.address}\``);
   }
 
+  const secret = await configuredSecret(deps.loaded, grant.appName, grant.app.clientSecret);
   const knowledge: SharedKnowledge = {};
   // A grant that needs a sign-in fails the same way for every protocol: asked once.
   let signInNeeded: TokenError | undefined;
@@ -120,6 +150,7 @@ export async function verifyMailbox(deps: VerifyDeps, address: string, options: 
         appOnlyScope: grant.cloud.appOnlyScope,
         ...(grant.mailbox.signInAs ? { signInAs: grant.mailbox.signInAs } : {}),
         ...(options.externalToken !== undefined ? { externalToken: true } : {}),
+        ...(secret ? { secret } : {}),
       },
       knowledge,
       imapAccepts: (token) => imapAcceptsToken(input, grant.cloud.imap, token),

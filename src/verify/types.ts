@@ -17,11 +17,13 @@ export const CAUSE_IDS = [
   'authenticated_not_connected',
   'send_as_denied',
   'throttled',
+  'server_unavailable',
   'wrong_user',
   'grant_expired_or_revoked',
   'token_request_failed',
   'identity_unavailable',
   'token_rejected',
+  'not_a_token',
   'tls',
   'dns',
   'tcp',
@@ -56,6 +58,8 @@ export interface TokenSummary {
   kind: 'delegated' | 'app';
   /** Personal Microsoft account tickets are not JWTs: nothing can be read from them. */
   opaque?: true;
+  /** Neither a JWT nor a personal-account ticket (a `--token-file` that holds something else). */
+  notAToken?: true;
   aud?: string;
   scp?: string;
   roles?: string[];

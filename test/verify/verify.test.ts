@@ -311,7 +311,9 @@ describe('mailbridge verify', () => {
   it('exit codes: 3 for configuration problems, 5 when never signed in, 2 for a wrong --protocol, all before any protocol runs', async () => {
     const unknown = await verify(['nobody@contoso.com', '--json']);
     assert.equal(unknown.code, 3);
-    assert.equal(unknown.stdout, '');
+    // --json still prints JSON (what stopped verify, with its code), and the message goes to stderr.
+    const stopped = JSON.parse(unknown.stdout) as { ok: boolean; protocols: object; error: { code: string; exitCode: number } };
+    assert.deepEqual([stopped.ok, stopped.protocols, stopped.error.code, stopped.error.exitCode], [false, {}, 'not_configured', 3]);
     assert.match(unknown.stderr, /nobody@contoso\.com is not a mailbox in/);
 
     const notConfigured = await verify([BOB, '--protocol', 'pop', '--json']);
@@ -321,7 +323,7 @@ describe('mailbridge verify', () => {
     const missingFile = await verify([ALICE], join(base.dir, 'no-such-config.json'));
     assert.equal(missingFile.code, 3);
 
-    const neverSignedIn = await verify([BOB, '--json']);
+    const neverSignedIn = await verify([BOB]);
     assert.equal(neverSignedIn.code, 5);
     assert.equal(neverSignedIn.stdout, '');
     assert.match(neverSignedIn.stderr, /bob@contoso\.com is not signed in: run `mailbridge login bob@contoso\.com`/);
@@ -578,9 +580,9 @@ describe('mailbridge verify', () => {
     assert.match(cause.fix, /"signInAs": "alice@contoso\.com"/);
   });
 
-  it('unexpected_reply: a server answer that fits no known case (Server Unavailable)', async () => {
+  it('server_unavailable and unexpected_reply: Exchange says come back later; a server that never greets', async () => {
     await emu.admin('POST', '/mail-failures', { protocol: 'imap', mailbox: SUPPORT, kind: 'unavailable', times: 1 });
-    const cause = failedWith(await verify([SUPPORT, '--protocol', 'imap', '--json']), 'imap', 'unexpected_reply', 'login');
+    const cause = failedWith(await verify([SUPPORT, '--protocol', 'imap', '--json']), 'imap', 'server_unavailable', 'login');
     assert.match(cause.summary, /BAD Server Unavailable\. 15/);
     // A server that accepts the connection and never greets: a named timeout, not a hang.
     const silent = createServer((socket) => socket.on('error', () => {}));
@@ -609,9 +611,12 @@ describe('mailbridge verify', () => {
       assert.equal(cause.aadsts, 7000222);
       assert.match(
         cause.summary,
-        new RegExp(`AADSTS7000222: Client secret expired\\. The client secret of service-secret \\(client id ${DEFAULT_IDS.serviceApp}\\)`),
+        new RegExp(`AADSTS7000222: Client secret expired\\. The client secret in apps\\.service-secret\\.clientSecret .*\\(app ${DEFAULT_IDS.serviceApp}\\)`),
       );
-      assert.match(cause.fix, /^Create a new secret: .*App registrations > service-secret > Certificates & secrets > New client secret/);
+      assert.match(
+        cause.fix,
+        new RegExp(`^Create a new secret: .*App registrations > the app with client id ${DEFAULT_IDS.serviceApp} > Certificates & secrets > New client secret`),
+      );
     } finally {
       secret.expiresAt = expiresAt;
     }
