@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { CLOUD_NAMES, type CloudName } from '../config/clouds.ts';
 import { defaultConfigPath } from '../config/load.ts';
 import { configSchema, type GrantType, type Protocol } from '../config/schema.ts';
-import { isGuid, validateConfig } from '../config/validate.ts';
+import { isGuid, validateConfig, withOtherChecks } from '../config/validate.ts';
 import { MailbridgeError } from '../errors.ts';
 import { exitCodeFor } from './exit-codes.ts';
 import { setupGuide, type SetupScenario } from './setup-guide.ts';
@@ -53,7 +53,11 @@ export interface InitSummary {
 /** Every problem the configuration's schema and checks find, as `path: message`. */
 export function configProblems(raw: unknown): { path: string; message: string }[] {
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) return parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+  if (!parsed.success)
+    return withOtherChecks(
+      parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
+      raw,
+    );
   return validateConfig(parsed.data);
 }
 

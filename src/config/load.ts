@@ -15,8 +15,15 @@ export class ConfigError extends MailbridgeError<'config_invalid'> {
   readonly file: string;
   readonly problems: ConfigProblem[];
   constructor(file: string, problems: ConfigProblem[]) {
-    const lines = problems.map((p) => `  ${p.path || '(file)'}: ${p.message}`);
-    super('config_invalid', `The configuration in ${file} has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}:\n${lines.join('\n')}`);
+    const lines = problems.map((p) => `${p.path || '(file)'}: ${p.message}`);
+    // One problem stays on the first line: callers that quote only a first line (a grant's stored
+    // reason, a one-line summary) must still say what is wrong, not "has a problem:".
+    super(
+      'config_invalid',
+      problems.length === 1
+        ? `The configuration in ${file} has a problem: ${lines[0]}`
+        : `The configuration in ${file} has ${problems.length} problems:\n${lines.map((l) => `  ${l}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
     this.file = file;
     this.problems = problems;
@@ -96,10 +103,12 @@ export async function loadConfig(file = defaultConfigPath(), env: NodeJS.Process
 
 /** The schema, then the checks of validate.ts; loaded here only, as they bring zod. */
 async function validate(file: string, raw: unknown, problems: ConfigProblem[]): Promise<MailbridgeConfig> {
-  const [{ configSchema }, { validateConfig }] = await Promise.all([import('./schema.ts'), import('./validate.ts')]);
+  const [{ configSchema }, { validateConfig, withOtherChecks }] = await Promise.all([import('./schema.ts'), import('./validate.ts')]);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push({ path: issue.path.join('.'), message: issue.message });
+    // The schema's problems do not hide the others: the checks run on what can still be read.
+    const schemaProblems = parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+    problems.push(...withOtherChecks(schemaProblems, raw));
     throw new ConfigError(file, problems);
   }
   problems.push(...validateConfig(parsed.data));

@@ -2,12 +2,35 @@
 // ID pasted as the secret, Graph scopes, client credentials on /common, redirect URI rules.
 import { CLOUD_NAMES } from './clouds.ts';
 import { GUID } from './names.ts';
-import type { AppConfig, MailbridgeConfig, MailboxConfig } from './schema.ts';
+import { GRANTS, type GrantType } from './names.ts';
+import type { MailbridgeConfig } from './schema.ts';
 import { checkScopes } from './scopes.ts';
 
 export interface ConfigProblem {
   path: string;
   message: string;
+}
+
+// What the checks read. A configuration that passed the schema is one; so is looseConfig's reading
+// of one that did not, where a field of the wrong type is simply absent (the schema reports it).
+interface CheckedApp {
+  cloud: string;
+  tenant?: string | undefined;
+  clientId?: string | undefined;
+  clientSecret?: unknown;
+  certificate?: unknown;
+  redirectUri?: string | undefined;
+}
+interface CheckedMailbox {
+  app?: string | undefined;
+  grant?: GrantType | undefined;
+  signInAs?: string | undefined;
+  scopes?: string[] | undefined;
+}
+interface CheckedConfig {
+  clouds: Record<string, { base?: string | undefined; imap?: string | undefined; pop?: string | undefined; smtp?: string | undefined }>;
+  apps: Record<string, CheckedApp>;
+  mailboxes: Record<string, CheckedMailbox>;
 }
 
 const MULTI_TENANT = new Set(['common', 'organizations', 'consumers']);
@@ -32,15 +55,15 @@ function checkRedirectUri(uri: string): string | undefined {
   return 'a redirect URI must use https://, except http://localhost or http://127.0.0.1';
 }
 
-function checkApp(name: string, app: AppConfig, config: MailbridgeConfig, problems: ConfigProblem[]): void {
+function checkApp(name: string, app: CheckedApp, config: CheckedConfig, problems: ConfigProblem[]): void {
   const at = `apps.${name}`;
-  if (!isGuid(app.clientId)) {
+  if (app.clientId !== undefined && !isGuid(app.clientId)) {
     problems.push({
       path: `${at}.clientId`,
       message: 'must be the Application (client) ID, a GUID like 00000000-0000-0000-0000-000000000000 (App registrations > your app > Overview)',
     });
   }
-  if (!isGuid(app.tenant) && !MULTI_TENANT.has(app.tenant.toLowerCase()) && !DOMAIN.test(app.tenant)) {
+  if (app.tenant !== undefined && !isGuid(app.tenant) && !MULTI_TENANT.has(app.tenant.toLowerCase()) && !DOMAIN.test(app.tenant)) {
     problems.push({
       path: `${at}.tenant`,
       message: 'must be the Directory (tenant) ID (a GUID), a verified domain such as contoso.com, or organizations/common/consumers',
@@ -65,18 +88,20 @@ function checkApp(name: string, app: AppConfig, config: MailbridgeConfig, proble
   }
 }
 
-function checkMailbox(address: string, mailbox: MailboxConfig, config: MailbridgeConfig, problems: ConfigProblem[]): void {
+function checkMailbox(address: string, mailbox: CheckedMailbox, config: CheckedConfig, problems: ConfigProblem[]): void {
   const at = `mailboxes.${address}`;
   if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address)) problems.push({ path: at, message: 'the key must be the mailbox address, e.g. support@contoso.com' });
-  const app = config.apps[mailbox.app];
+  if (mailbox.app === undefined) return;
+  const app = Object.hasOwn(config.apps, mailbox.app) ? config.apps[mailbox.app] : undefined;
   if (!app) {
     const known = Object.keys(config.apps);
     problems.push({ path: `${at}.app`, message: `no app named "${mailbox.app}" under "apps"${known.length ? ` (there are: ${known.join(', ')})` : ''}` });
     return;
   }
   const confidential = app.clientSecret !== undefined || app.certificate !== undefined;
+  const tenant = app.tenant?.toLowerCase();
   if (mailbox.grant === 'client_credentials') {
-    if (MULTI_TENANT.has(app.tenant.toLowerCase())) {
+    if (tenant !== undefined && MULTI_TENANT.has(tenant)) {
       problems.push({
         path: `apps.${mailbox.app}.tenant`,
         message: `client credentials (app-only) need your tenant id or domain, not "${app.tenant}" (Entra answers AADSTS9001023 on /common and /consumers)`,
@@ -89,16 +114,16 @@ function checkMailbox(address: string, mailbox: MailboxConfig, config: Mailbridg
       });
     if (mailbox.signInAs) problems.push({ path: `${at}.signInAs`, message: 'app-only access signs in as the app; signInAs applies to delegated grants only' });
   }
-  if (mailbox.grant === 'client_credentials' && app.tenant.toLowerCase() === 'consumers') {
+  if (mailbox.grant === 'client_credentials' && tenant === 'consumers') {
     problems.push({ path: `${at}.grant`, message: 'personal Outlook.com accounts have no app-only access; use authorization_code or device_code' });
   }
-  if (mailbox.scopes) {
+  if (mailbox.scopes && mailbox.grant) {
     for (const problem of checkScopes(mailbox.scopes, mailbox.grant)) problems.push({ path: `${at}.scopes`, message: problem });
   }
 }
 
-/** Every problem in a configuration that passed the schema. */
-export function validateConfig(config: MailbridgeConfig): ConfigProblem[] {
+/** Every problem in a configuration that passed the schema (or looseConfig's reading of one that did not). */
+export function validateConfig(config: MailbridgeConfig | CheckedConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const [name, app] of Object.entries(config.apps)) checkApp(name, app, config, problems);
   for (const [address, mailbox] of Object.entries(config.mailboxes)) checkMailbox(address, mailbox, config, problems);
@@ -112,6 +137,59 @@ export function validateConfig(config: MailbridgeConfig): ConfigProblem[] {
         });
       }
     }
+  }
+  return problems;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+function entries(value: unknown): [string, Record<string, unknown>][] {
+  return isRecord(value) ? Object.entries(value).filter((e): e is [string, Record<string, unknown>] => isRecord(e[1])) : [];
+}
+
+/**
+ * The parts of a configuration the schema refused that the checks can still read: each field of
+ * the right type, with the schema's defaults. So one bad field does not hide the other problems.
+ */
+export function looseConfig(raw: unknown): CheckedConfig {
+  const root = isRecord(raw) ? raw : {};
+  const config: CheckedConfig = { clouds: {}, apps: {}, mailboxes: {} };
+  for (const [name, cloud] of entries(root.clouds)) {
+    config.clouds[name] = { base: text(cloud.base) ?? 'global', imap: text(cloud.imap), pop: text(cloud.pop), smtp: text(cloud.smtp) };
+  }
+  for (const [name, app] of entries(root.apps)) {
+    config.apps[name] = {
+      cloud: text(app.cloud) ?? 'global',
+      tenant: text(app.tenant),
+      clientId: text(app.clientId),
+      clientSecret: app.clientSecret,
+      certificate: app.certificate,
+      redirectUri: text(app.redirectUri),
+    };
+  }
+  for (const [address, mailbox] of entries(root.mailboxes)) {
+    const grant = text(mailbox.grant);
+    const scopes = Array.isArray(mailbox.scopes) && mailbox.scopes.every((s) => typeof s === 'string') ? mailbox.scopes : undefined;
+    config.mailboxes[address] = {
+      app: text(mailbox.app),
+      grant: (GRANTS as readonly string[]).includes(grant ?? '') ? (grant as GrantType) : undefined,
+      signInAs: text(mailbox.signInAs),
+      scopes,
+    };
+  }
+  return config;
+}
+
+/** The schema's problems and, beside them, every check that can still be made: each reported once. */
+export function withOtherChecks(schemaProblems: ConfigProblem[], raw: unknown): ConfigProblem[] {
+  const seen = new Set(schemaProblems.map((p) => `${p.path}\n${p.message}`));
+  const problems = [...schemaProblems];
+  for (const problem of validateConfig(looseConfig(raw))) {
+    const key = `${problem.path}\n${problem.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    problems.push(problem);
   }
   return problems;
 }

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig, resolveCloud, resolveSecret } from '../../src/config/load.ts';
 import { scopeForProtocol, scopesFor } from '../../src/config/scopes.ts';
 import { CLOUDS } from '../../src/config/clouds.ts';
+import { runCli } from '../helpers/cli.ts';
 
 const CLIENT = '8b3e1d7f-2c4a-4e6b-9f1d-5a7c3e9b2d41';
 const TENANT = 'c5a7e2b4-1f3d-4c8e-9a6b-2d7f0e1c3b5a';
@@ -77,6 +78,49 @@ describe('configuration', () => {
     assert.match(problems[0]!, /^apps\.svc\.clientId: must be the Application \(client\) ID, a GUID/);
     assert.match(problems[1]!, /^apps\.svc\.tenant: client credentials \(app-only\) need your tenant id or domain, not "common" \(Entra answers AADSTS9001023/);
     assert.equal(problems[2], 'mailboxes.b@contoso.com.app: no app named "nope" under "apps" (there are: svc)');
+  });
+
+  it('reports a schema error and every other check at once (issue 12 point 14)', async () => {
+    const problems = await problemsOf({
+      apps: {
+        svc: { tenant: 'common', clientId: 'my-app', clientSecret: '9e5a3c7f-1b6d-4f0e-8a2c-4d6b0f2e5a71', redirectUri: 'http://app.contoso.com/cb' },
+        desk: { tenant: 'not a tenant', clientId: CLIENT },
+      },
+      mailboxes: {
+        'a@contoso.com': { app: 'svc', grant: 'client-credentials' },
+        'not-an-address': { app: 'nope', grant: 'device_code' },
+        'b@contoso.com': { app: 'desk', grant: 'device_code', scopes: ['Mail.Read'] },
+      },
+    });
+    const paths = problems.map((p) => p.slice(0, p.indexOf(': ')));
+    assert.deepEqual(
+      [...paths].sort(),
+      [
+        'apps.desk.tenant',
+        'apps.svc.clientId',
+        'apps.svc.clientSecret',
+        'apps.svc.redirectUri',
+        'mailboxes.a@contoso.com.grant',
+        'mailboxes.b@contoso.com.scopes',
+        'mailboxes.not-an-address',
+        'mailboxes.not-an-address.app',
+      ],
+      problems.join('\n'),
+    );
+  });
+
+  it('names the unset environment variable of a secret, through the real CLI (issue 12 point 14)', async () => {
+    const file = await write({
+      apps: { service: { tenant: TENANT, clientId: CLIENT, clientSecret: { env: 'MAILBRIDGE_TEST_UNSET_SECRET' } } },
+      mailboxes: { 'support@contoso.com': { app: 'service', grant: 'client_credentials', protocols: ['imap'] } },
+    });
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MAILBRIDGE')));
+    const result = await runCli(['token', 'support@contoso.com', '--config', file], {
+      env: { ...env, XDG_DATA_HOME: join(dir, 'data'), XDG_CACHE_HOME: join(dir, 'cache') },
+    });
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(result.stderr, /apps\.service\.clientSecret: the environment variable MAILBRIDGE_TEST_UNSET_SECRET is not set/);
+    assert.doesNotMatch(result.stderr, /problem:\./);
   });
 
   it('refuses Graph and unprefixed mail scopes and names the right one', async () => {
