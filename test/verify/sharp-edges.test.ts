@@ -196,6 +196,7 @@ describe('mailbridge verify: the sharp edges of issue 12', () => {
         assert.doesNotMatch(cause.summary + cause.fix, /PopEnabled|protocol_disabled/);
         const token = protocolOf(run, protocol).steps.find((s) => s.name === 'token')!;
         assert.match(token.detail!, /not an access token/);
+        assert.ok(!protocolOf(run, protocol).steps.some((s) => s.name === 'login'), 'nothing that is not a token is sent to a server');
         assert.ok(!run.stdout.includes(files.secret), 'the file content is never printed');
       }
       if (name === 'json') assert.match(failedWith(run, 'pop', 'not_a_token').summary, /JSON/);
