@@ -616,14 +616,21 @@ async function initInteractive(flags: InitFlags, configPath: string): Promise<vo
     answers = await askUntil(prompter, `Cloud (${CLOUD_NAMES.join(', ')}) [global]: `, (a) =>
       checkWith({ ...answers, cloud: a === '' ? 'global' : a.toLowerCase() }),
     );
+    // Personal accounts exist in the global cloud only, so a national cloud is not offered common or consumers.
+    const national = answers.cloud !== 'global';
     const tenantHint =
       scenario === 'service'
         ? 'your Directory (tenant) ID or a verified domain'
-        : 'Directory (tenant) ID, a verified domain, organizations, common or consumers';
+        : national
+          ? 'Directory (tenant) ID, a verified domain, or organizations'
+          : 'Directory (tenant) ID, a verified domain, organizations, common or consumers';
     answers = await askUntil(prompter, `Tenant (${tenantHint}): `, (a) => {
-      const personal = ['common', 'consumers'].includes(a.toLowerCase());
-      if (personal && answers.cloud !== 'global')
-        return { problems: [`personal Microsoft accounts exist only in the global cloud; give your tenant id or domain`] };
+      if (national && a.toLowerCase() === 'common')
+        return {
+          problems: [
+            `personal Microsoft accounts exist only in the global cloud; in ${answers.cloud} "common" means organizations: give organizations, your tenant id or a domain`,
+          ],
+        };
       return checkWith({ ...answers, tenant: a });
     });
     answers = await askUntil(prompter, 'Application (client) ID (App registrations > your app > Overview): ', (a) => checkWith({ ...answers, clientId: a }));

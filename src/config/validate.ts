@@ -69,6 +69,18 @@ function checkApp(name: string, app: CheckedApp, config: CheckedConfig, problems
       message: 'must be the Directory (tenant) ID (a GUID), a verified domain such as contoso.com, or organizations/common/consumers',
     });
   }
+  // Personal accounts live in the global cloud only: a national cloud (or a custom one based on it) has no /consumers.
+  const base = (CLOUD_NAMES as readonly string[]).includes(app.cloud)
+    ? app.cloud
+    : Object.hasOwn(config.clouds, app.cloud)
+      ? config.clouds[app.cloud]?.base
+      : undefined;
+  if (base !== undefined && base !== 'global' && app.tenant?.toLowerCase() === 'consumers') {
+    problems.push({
+      path: `${at}.tenant`,
+      message: `personal Microsoft accounts (Outlook.com) exist only in the global cloud, not in ${app.cloud}, so "consumers" cannot sign in there; give your Directory (tenant) ID, a verified domain, or organizations`,
+    });
+  }
   if (!(CLOUD_NAMES as readonly string[]).includes(app.cloud) && !Object.hasOwn(config.clouds, app.cloud)) {
     problems.push({ path: `${at}.cloud`, message: `"${app.cloud}" is neither ${CLOUD_NAMES.join(', ')} nor a cloud defined under "clouds"` });
   }

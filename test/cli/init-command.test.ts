@@ -323,6 +323,23 @@ describe('mailbridge init', () => {
       assert.doesNotMatch(out, /New-ServicePrincipal|AccessAsApp/);
     });
 
+    it('in a national cloud, offers no personal-account tenant and refuses consumers and common (issue 12 point 15)', async () => {
+      const configFile = join(dir, 'china-desktop.json');
+      const answers = ['1', 'china', 'consumers', 'common', 'contoso.partner.onmschina.cn', CLIENT_ID, '1', 'alice@contoso.cn', 'imap'];
+      const result = await run(['--config', configFile], `${answers.join('\n')}\n`);
+      assert.equal(result.code, 0, result.stderr);
+      const tenantPrompt = result.stderr.split('\n').find((line) => line.startsWith('Tenant ('))!;
+      assert.doesNotMatch(tenantPrompt, /consumers|common/, tenantPrompt);
+      assert.match(tenantPrompt, /organizations/);
+      assert.match(
+        result.stderr,
+        /personal Microsoft accounts \(Outlook\.com\) exist only in the global cloud, not in china, so "consumers" cannot sign in there/,
+      );
+      assert.match(result.stderr, /personal Microsoft accounts exist only in the global cloud; in china "common" means organizations/);
+      const loaded = await loadConfig(configFile, {});
+      assert.deepEqual(loaded.config.apps.desktop, { cloud: 'china', tenant: 'contoso.partner.onmschina.cn', clientId: CLIENT_ID });
+    });
+
     it('stops with exit 2 and writes nothing when the answers run out', async () => {
       const configFile = join(dir, 'short.json');
       const result = await run(['--config', configFile], '1\n\n');

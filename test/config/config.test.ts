@@ -123,6 +123,19 @@ describe('configuration', () => {
     assert.doesNotMatch(result.stderr, /problem:\./);
   });
 
+  it('refuses personal accounts (consumers) in a national cloud, also through a custom cloud based on one (issue 12 point 15)', async () => {
+    const personal = (cloud: string, clouds: unknown = {}) =>
+      problemsOf({ clouds, apps: { desktop: { cloud, tenant: 'consumers', clientId: CLIENT } }, mailboxes: {} });
+    for (const cloud of ['china', 'usgov-gcc-high', 'usgov-dod']) {
+      assert.deepEqual(await personal(cloud), [
+        `apps.desktop.tenant: personal Microsoft accounts (Outlook.com) exist only in the global cloud, not in ${cloud}, so "consumers" cannot sign in there; give your Directory (tenant) ID, a verified domain, or organizations`,
+      ]);
+    }
+    assert.equal((await personal('gov', { gov: { base: 'usgov-dod', loginUrl: 'https://login.example.us' } })).length, 1);
+    assert.deepEqual(await personal('global'), []);
+    assert.deepEqual(await problemsOf({ apps: { desktop: { cloud: 'china', tenant: 'organizations', clientId: CLIENT } }, mailboxes: {} }), []);
+  });
+
   it('refuses Graph and unprefixed mail scopes and names the right one', async () => {
     const problems = await problemsOf({
       ...good,
