@@ -1,10 +1,13 @@
 // Encryption at rest: AES-256-GCM with a 256-bit key from MAILBRIDGE_KEY (base64) or a key file
 // created with mode 0600 on first use. Each sealed value is bound to its record's name (as
 // additional data), so a ciphertext copied onto another record does not decrypt.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TokenStoreError } from './token-store.ts';
+
+// Through getBuiltinModule, as `mailbridge token` needs them: ESM imports of node:crypto and
+// node:fs also load WebCrypto and fs.promises with its streams. Making a key file loads node:fs/promises.
+const { createCipheriv, createDecipheriv, randomBytes } = process.getBuiltinModule('node:crypto');
+const { closeSync, fstatSync, openSync, readFileSync } = process.getBuiltinModule('node:fs');
 
 const VERSION = 'v1';
 
@@ -49,15 +52,50 @@ export class SecretBox {
   }
 }
 
-/** The key: MAILBRIDGE_KEY if set, else the key file (made with mode 0600 when it does not exist). */
-export async function loadKey(keyFile: string, env: NodeJS.ProcessEnv = process.env): Promise<SecretBox> {
-  if (env.MAILBRIDGE_KEY) return new SecretBox(Buffer.from(env.MAILBRIDGE_KEY, 'base64'), 'MAILBRIDGE_KEY');
-  let text: string;
+export interface LoadKeyOptions {
+  /** Asked before a missing key file is made: an error here (grants sealed with the lost key) is thrown instead. */
+  whyNoNewKey?: () => Error | undefined;
+}
+
+/** Refuses a key file that group or others may read, as ssh refuses such a private key. */
+function refuseOpenKeyFile(keyFile: string, fd: number): void {
+  const stats = fstatSync(fd);
+  if (!stats.isFile()) throw new TokenStoreError('key_unreadable', `cannot read the key file ${keyFile}: it is not a file`);
+  if (process.platform === 'win32') return;
+  const mode = stats.mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  const who = [mode & 0o070 ? 'its group' : '', mode & 0o007 ? 'other users' : ''].filter(Boolean).join(' and ');
+  throw new TokenStoreError(
+    'key_unreadable',
+    `the key file ${keyFile} can be read by ${who} (mode ${mode.toString(8).padStart(4, '0')}): a key others can read protects nothing, so it is not used. Run: chmod 600 ${keyFile}`,
+  );
+}
+
+/** The key file's text, or undefined when there is none; refused when others may read it. */
+function readKeyFile(keyFile: string): string | undefined {
+  let fd: number;
   try {
-    text = await readFile(keyFile, 'utf8');
+    fd = openSync(keyFile, 'r');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw new TokenStoreError('key_unreadable', `cannot read the key file ${keyFile}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new TokenStoreError('key_unreadable', `cannot read the key file ${keyFile}: ${(err as Error).message}`);
+  }
+  try {
+    refuseOpenKeyFile(keyFile, fd);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The key: MAILBRIDGE_KEY if set, else the key file (made with mode 0600 when it does not exist and nothing was sealed with a lost one). */
+export async function loadKey(keyFile: string, env: NodeJS.ProcessEnv = process.env, options: LoadKeyOptions = {}): Promise<SecretBox> {
+  if (env.MAILBRIDGE_KEY) return new SecretBox(Buffer.from(env.MAILBRIDGE_KEY, 'base64'), 'MAILBRIDGE_KEY');
+  let text = readKeyFile(keyFile);
+  if (text === undefined) {
+    const refusal = options.whyNoNewKey?.();
+    if (refusal) throw refusal;
+    const { chmod, mkdir, readFile, writeFile } = await import('node:fs/promises');
     await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 });
     text = randomBytes(32).toString('base64');
     // 'wx': never overwrite a key another process created a moment ago.
