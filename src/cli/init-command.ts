@@ -15,7 +15,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { CLOUD_NAMES, type CloudName } from '../config/clouds.ts';
 import { defaultConfigPath } from '../config/load.ts';
-import { configSchema, type GrantType, type Protocol } from '../config/schema.ts';
+import { configSchema, PROTOCOLS, type GrantType, type Protocol } from '../config/schema.ts';
 import { isGuid, validateConfig, withOtherChecks } from '../config/validate.ts';
 import { MailbridgeError } from '../errors.ts';
 import { exitCodeFor } from './exit-codes.ts';
@@ -591,6 +591,19 @@ async function askCertificate(prompter: Prompter): Promise<{ certFile: string; k
   }
 }
 
+const GRAPH_SCOPE =
+  /^(https:\/\/(graph\.microsoft\.(com|us)|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)\/|00000003-0000-0000-c000-000000000000\/)/i;
+
+/** Why an answer at the protocols prompt is not a protocol; a scope or permission gets the reason it is wrong here. */
+function notAProtocol(answer: string): string {
+  const protocols = 'answer imap, pop and/or smtp: mailbridge builds the Outlook scopes (https://outlook.office.com/...) from them';
+  if (GRAPH_SCOPE.test(answer))
+    return `"${answer}" is a Microsoft Graph scope: a Graph token is refused by IMAP, POP and SMTP, which take only Office 365 Exchange Online tokens; ${protocols}`;
+  if (/[./]/.test(answer))
+    return `"${answer}" is a permission, not a protocol; unprefixed it means Microsoft Graph, whose tokens IMAP, POP and SMTP refuse; ${protocols}`;
+  return `"${answer}" is not a protocol mailbridge speaks; answer imap, pop and/or smtp`;
+}
+
 function choice<T>(options: Record<string, T>, message: string, fallback?: T): Check<T> {
   return (answer) => {
     const key = answer.toLowerCase();
@@ -678,18 +691,11 @@ async function initInteractive(flags: InitFlags, configPath: string): Promise<vo
       },
     );
     answers = await askUntil(prompter, 'Protocols (imap, pop, smtp) [imap, smtp]: ', (a) => {
-      const protocols =
-        a === ''
-          ? ['imap', 'smtp']
-          : [
-              ...new Set(
-                a
-                  .toLowerCase()
-                  .split(/[\s,;]+/)
-                  .filter(Boolean),
-              ),
-            ];
-      return checkWith({ ...answers, protocols });
+      const words = a === '' ? ['imap', 'smtp'] : a.split(/[\s,;]+/).filter(Boolean);
+      // Each word that is not a protocol is quoted as typed, with why it is wrong here.
+      const wrong = words.filter((w) => !(PROTOCOLS as readonly string[]).includes(w.toLowerCase()));
+      if (wrong.length > 0) return { problems: wrong.map(notAProtocol) };
+      return checkWith({ ...answers, protocols: [...new Set(words.map((w) => w.toLowerCase()))] });
     });
     if (scenario === 'service') {
       objectId = await askUntil<string>(

@@ -4,6 +4,7 @@
 // so `mailbridge init`, the web admin and tests all show the same words.
 import { CLOUDS, type CloudName } from '../config/clouds.ts';
 import { scopesFor } from '../config/scopes.ts';
+import { GUID } from '../config/names.ts';
 import type { GrantType, Protocol } from '../config/schema.ts';
 
 export type SetupScenario = 'desktop' | 'web' | 'service';
@@ -24,6 +25,15 @@ export interface GuideInput {
   credential?: 'secret' | 'certificate';
   /** App-only: the Object ID of the Enterprise application (service principal), when known. */
   servicePrincipalObjectId?: string;
+  /** The tenant's display name, which the portal's "Grant admin consent for …" button shows, when known. */
+  tenantDisplayName?: string;
+}
+
+/** What the consent button says: the tenant's name when known, else where to read it. */
+export const TENANT_NAME_PLACEHOLDER = "<your organisation's name, as on Microsoft Entra ID > Overview>";
+
+function consentButton(input: GuideInput): string {
+  return `"Grant admin consent for ${input.tenantDisplayName || TENANT_NAME_PLACEHOLDER}"`;
 }
 
 /** `Connect-ExchangeOnline -ExchangeEnvironmentName` for each national cloud. */
@@ -93,7 +103,7 @@ function delegatedPermissionsStep(input: GuideInput): string {
   const scopes = scopesFor(cloud, protocols, input.grant ?? 'authorization_code');
   const consent = PERSONAL.has(input.tenant.toLowerCase())
     ? 'Each person consents at their first sign-in (an organisation admin may also "Grant admin consent").'
-    : `Press "Grant admin consent for <your organisation>" (or let each user consent at first sign-in if your tenant allows user consent).`;
+    : `Press ${consentButton(input)} (or let each user consent at first sign-in if your tenant allows user consent).`;
   return [
     'API permissions > Add a permission > Microsoft Graph > Delegated permissions:',
     `  ${[...names, 'offline_access'].join(', ')}`,
@@ -105,8 +115,22 @@ function delegatedPermissionsStep(input: GuideInput): string {
   ].join('\n');
 }
 
+/** Where mailbridge signs in, said for the form the tenant was given in. */
+function tenantSentence(tenant: string): string {
+  switch (tenant.toLowerCase()) {
+    case 'organizations':
+      return 'mailbridge signs in at /organizations: a work or school account of any organisation, so the\nsupported account types must be a Multitenant choice (step 1).';
+    case 'common':
+      return 'mailbridge signs in at /common: work or school accounts of any organisation and personal Microsoft\naccounts, so the supported account types must include both (step 1).';
+    case 'consumers':
+      return 'mailbridge signs in at /consumers: personal Microsoft accounts (Outlook.com) only, so the supported\naccount types must include personal accounts (step 1).';
+  }
+  if (GUID.test(tenant)) return `mailbridge signs in at your tenant: the Directory (tenant) ID ${tenant} on the same page.`;
+  return `mailbridge signs in at tenant ${tenant}, a verified domain of your tenant (Microsoft Entra ID > Custom\ndomain names); the Directory (tenant) ID on the same page would do as well.`;
+}
+
 function overviewStep(input: GuideInput): string {
-  return `Overview: the Application (client) ID must be ${input.clientId}; mailbridge signs in at tenant ${input.tenant}\n(the Directory (tenant) ID, or a verified domain of it).`;
+  return `Overview: the Application (client) ID must be ${input.clientId}.\n${tenantSentence(input.tenant)}`;
 }
 
 function credentialStep(input: GuideInput): string {
@@ -124,19 +148,37 @@ function credentialStep(input: GuideInput): string {
   ].join('\n');
 }
 
-function smtpAuthNote(input: GuideInput): string[] {
-  if (!input.protocols.includes('smtp')) return [];
+/** Exchange Online PowerShell for delegated mailboxes: IMAP/POP on for each, and SMTP AUTH. */
+function exchangeNote(input: GuideInput): string[] {
   if (input.tenant.toLowerCase() === 'consumers') return [];
+  const protocols = ordered(input.protocols);
+  const casFlags = [...(protocols.includes('imap') ? ['-ImapEnabled $true'] : []), ...(protocols.includes('pop') ? ['-PopEnabled $true'] : [])];
+  const smtp = protocols.includes('smtp');
+  if (casFlags.length === 0 && !smtp) return [];
   const cloud = EXCHANGE_ENVIRONMENT[input.cloud];
   const mailboxes = input.mailboxes.length > 0 ? input.mailboxes : ['<mailbox>'];
-  return [
+  const lines = [
     '',
-    'SMTP AUTH is off by default in tenants created since 2020 (sending fails with 535 5.7.139).',
-    'To turn it on for these mailboxes, in Exchange Online PowerShell:',
+    'In Exchange Online PowerShell, as an Exchange administrator:',
     `  Connect-ExchangeOnline${cloud ? ` -ExchangeEnvironmentName ${cloud}` : ''}`,
-    ...mailboxes.map((m) => `  Set-CASMailbox -Identity ${psQuote(m)} -SmtpClientAuthenticationDisabled $false`),
-    '  (tenant-wide instead: Set-TransportConfig -SmtpClientAuthenticationDisabled $false)',
   ];
+  if (casFlags.length > 0) {
+    const names = protocols.filter((p) => p !== 'smtp').map((p) => p.toUpperCase());
+    lines.push(
+      `${names.join(' and ')} must be on for each mailbox (on by default, but often turned off; otherwise login fails`,
+      'with "User is authenticated but not connected" or -ERR Logon failure):',
+      ...mailboxes.map((m) => `  Set-CASMailbox -Identity ${psQuote(m)} ${casFlags.join(' ')}`),
+    );
+  }
+  if (smtp) {
+    lines.push(
+      'SMTP AUTH is off by default in tenants created since 2020 (sending fails with 535 5.7.139).',
+      'To turn it on for these mailboxes:',
+      ...mailboxes.map((m) => `  Set-CASMailbox -Identity ${psQuote(m)} -SmtpClientAuthenticationDisabled $false`),
+      '  (tenant-wide instead: Set-TransportConfig -SmtpClientAuthenticationDisabled $false)',
+    );
+  }
+  return lines;
 }
 
 function personalNote(input: GuideInput): string[] {
@@ -190,7 +232,7 @@ export function registrationChecklist(input: GuideInput): string {
         'API permissions > Add a permission > APIs my organization uses > "Office 365 Exchange Online" >',
         'Application permissions:',
         `  ${protocols.map((p) => APPLICATION_PERMISSIONS[p]).join(', ')}`,
-        `Then "Grant admin consent for <your organisation>": application permissions do nothing without`,
+        `Then ${consentButton(input)}: application permissions do nothing without`,
         `admin consent. mailbridge requests ${cloud.appOnlyScope}.`,
       ].join('\n'),
     );
@@ -199,7 +241,7 @@ export function registrationChecklist(input: GuideInput): string {
     );
   }
   steps.push(overviewStep(input));
-  const notes = input.scenario === 'service' ? [] : [...smtpAuthNote(input), ...personalNote(input)];
+  const notes = input.scenario === 'service' ? [] : [...exchangeNote(input), ...personalNote(input)];
   return [header, '', numbered(steps), ...notes].join('\n') + '\n';
 }
 

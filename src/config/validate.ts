@@ -64,9 +64,14 @@ function checkApp(name: string, app: CheckedApp, config: CheckedConfig, problems
     });
   }
   if (app.tenant !== undefined && !isGuid(app.tenant) && !MULTI_TENANT.has(app.tenant.toLowerCase()) && !DOMAIN.test(app.tenant)) {
+    // An app only app-only mailboxes use is not offered the multi-tenant names it would then refuse.
+    const users = Object.values(config.mailboxes).filter((m) => m.app === name);
+    const appOnly = users.length > 0 && users.every((m) => m.grant === 'client_credentials');
     problems.push({
       path: `${at}.tenant`,
-      message: 'must be the Directory (tenant) ID (a GUID), a verified domain such as contoso.com, or organizations/common/consumers',
+      message: appOnly
+        ? 'must be your Directory (tenant) ID (a GUID) or a verified domain such as contoso.com: app-only access signs in at your own tenant'
+        : 'must be the Directory (tenant) ID (a GUID), a verified domain such as contoso.com, or organizations/common/consumers',
     });
   }
   // Personal accounts live in the global cloud only: a national cloud (or a custom one based on it) has no /consumers.

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { loadConfig, resolveCloud } from '../../src/config/load.ts';
 import { msalApp } from '../../src/identity/msal-apps.ts';
-import { exchangePowerShell, OBJECT_ID_PLACEHOLDER, setupGuide } from '../../src/cli/setup-guide.ts';
+import { exchangePowerShell, OBJECT_ID_PLACEHOLDER, registrationChecklist, setupGuide } from '../../src/cli/setup-guide.ts';
 import { MAILBRIDGE_CLI, runCli, type CliRun } from '../helpers/cli.ts';
 import { httpsRequest } from '../helpers/https.ts';
 
@@ -304,7 +304,7 @@ describe('mailbridge init', () => {
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /must be the Application \(client\) ID, a GUID like 00000000-0000-0000-0000-000000000000/);
       assert.match(result.stderr, /the key must be the mailbox address, e\.g\. support@contoso\.com/);
-      assert.match(result.stderr, /Invalid option: expected one of "imap"\|"pop"\|"smtp"/);
+      assert.match(result.stderr, /"xmpp" is not a protocol mailbridge speaks; answer imap, pop and\/or smtp/);
       const loaded = await loadConfig(configFile, {});
       assert.deepEqual(loaded.config.apps.desktop, { cloud: 'global', tenant: 'contoso.com', clientId: CLIENT_ID });
       assert.deepEqual(
@@ -340,6 +340,55 @@ describe('mailbridge init', () => {
       assert.deepEqual(loaded.config.apps.desktop, { cloud: 'china', tenant: 'contoso.partner.onmschina.cn', clientId: CLIENT_ID });
     });
 
+    it('protocols: a Graph scope or permission is explained, not met with a raw schema message (issue 12 point 17)', async () => {
+      const configFile = join(dir, 'graph-scope.json');
+      const answers = [
+        '1',
+        '',
+        'contoso.com',
+        CLIENT_ID,
+        '1',
+        'alice@contoso.com',
+        'https://graph.microsoft.com/IMAP.AccessAsUser.All',
+        'Mail.Read',
+        'xmpp',
+        'imap, pop',
+      ];
+      const result = await run(['--config', configFile], `${answers.join('\n')}\n`);
+      assert.equal(result.code, 0, result.stderr);
+      assert.doesNotMatch(result.stderr, /Invalid option|expected one of/);
+      assert.match(
+        result.stderr,
+        /"https:\/\/graph\.microsoft\.com\/IMAP\.AccessAsUser\.All" is a Microsoft Graph scope: a Graph token is refused by IMAP, POP and SMTP/,
+      );
+      assert.match(result.stderr, /"Mail\.Read" is a permission, not a protocol/);
+      assert.match(result.stderr, /"xmpp" is not a protocol mailbridge speaks; answer imap, pop and\/or smtp/);
+      const loaded = await loadConfig(configFile, {});
+      assert.deepEqual(loaded.config.mailboxes['alice@contoso.com']?.protocols, ['imap', 'pop']);
+    });
+
+    it('app-only: a wrong tenant is told the forms app-only takes, not organizations/common/consumers (issue 12 point 17)', async () => {
+      const configFile = join(dir, 'app-only-tenant.json');
+      const answers = ['3', '', 'contoso', 'contoso.com', CLIENT_ID, '2', SECRET_VALUE, 'support@contoso.com', 'imap', ''];
+      const result = await run(['--config', configFile], `${answers.join('\n')}\n`);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /must be your Directory \(tenant\) ID \(a GUID\) or a verified domain such as contoso\.com/);
+      assert.doesNotMatch(result.stderr, /organizations|consumers/);
+    });
+
+    it('delegated checklist: the tenant step fits the tenant form, IMAP/POP are turned on, consent names what to look for (issue 12 point 17)', async () => {
+      const configFile = join(dir, 'organizations.json');
+      const answers = ['1', '', 'organizations', CLIENT_ID, '1', 'alice@contoso.com', 'imap, pop, smtp'];
+      const result = await run(['--config', configFile], `${answers.join('\n')}\n`);
+      assert.equal(result.code, 0, result.stderr);
+      const out = result.stdout;
+      assert.doesNotMatch(out, /signs in at tenant organizations/);
+      assert.match(out, /signs in at \/organizations: a work or school account of any organisation/);
+      assert.ok(out.includes("Set-CASMailbox -Identity 'alice@contoso.com' -ImapEnabled $true -PopEnabled $true"), out);
+      assert.doesNotMatch(out, /<your organisation>/);
+      assert.match(out, /"Grant admin consent for <your organisation's name, as on Microsoft Entra ID > Overview>"/);
+    });
+
     it('stops with exit 2 and writes nothing when the answers run out', async () => {
       const configFile = join(dir, 'short.json');
       const result = await run(['--config', configFile], '1\n\n');
@@ -366,6 +415,22 @@ describe('mailbridge init', () => {
       assert.match(setupGuide({ ...base, cloud: 'china' }), /https:\/\/portal\.azure\.cn > App registrations/);
       // An address cannot break out of its PowerShell string.
       assert.match(exchangePowerShell({ ...base, cloud: 'global', mailboxes: ["o'brien@contoso.com"] }), /-Identity 'o''brien@contoso\.com'/);
+    });
+
+    it('the tenant step for each tenant form, and the tenant name on the consent button when known (issue 12 point 17)', () => {
+      const base = { scenario: 'desktop' as const, cloud: 'global' as const, clientId: CLIENT_ID, protocols: ['imap' as const], mailboxes: ['a@contoso.com'] };
+      const step = (tenant: string) =>
+        registrationChecklist({ ...base, tenant })
+          .split(/\n(?= ?\d+\. )/)
+          .find((s) => s.includes('Overview: the Application'))!;
+      assert.match(step('4b1c2d3e-5f60-4718-9a2b-3c4d5e6f7a8b'), /Directory \(tenant\) ID 4b1c2d3e-5f60-4718-9a2b-3c4d5e6f7a8b/);
+      assert.match(step('contoso.com'), /contoso\.com, a verified domain of your tenant/);
+      assert.match(step('organizations'), /\/organizations: a work or school account of any organisation/);
+      assert.match(step('common'), /\/common: work or school accounts of any organisation and personal Microsoft\s+accounts/);
+      assert.match(step('consumers'), /\/consumers: personal Microsoft accounts \(Outlook\.com\) only/);
+      for (const tenant of ['organizations', 'common', 'consumers']) assert.doesNotMatch(step(tenant), /Directory \(tenant\) ID/);
+      const named = setupGuide({ ...base, scenario: 'service', tenant: 'contoso.com', tenantDisplayName: 'Contoso Ltd' });
+      assert.match(named, /"Grant admin consent for Contoso Ltd"/);
     });
 
     it('web app: its redirect URI, the Secret ID warning and delegated Outlook scopes', () => {
