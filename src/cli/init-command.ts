@@ -158,6 +158,7 @@ interface RawMailbox {
   protocols: Protocol[];
 }
 interface RawConfig {
+  dataDir?: string;
   clouds?: Record<string, { base: CloudName; loginUrl: string; imap: string; pop: string; smtp: string; caFile: string }>;
   apps: Record<string, RawApp>;
   mailboxes: Record<string, RawMailbox>;
@@ -327,7 +328,11 @@ export function emulatorConfig(scenario: LiveScenario, options: { configPath: st
   const web = scenario.apps.find((a) => !a.publicClient && a !== service && a.redirectUris.web.length > 0 && a.secrets.some(unexpired));
 
   const cloud = 'emulator';
+  const stem = basename(options.configPath).replace(/\.json$/i, '');
   const raw: RawConfig = {
+    // Its own data folder (key, tokens.db) next to the file, relative so the pair can be moved:
+    // emulator grants never mix with another configuration's, or with the real ones in the default.
+    dataDir: `${stem}.data`,
     clouds: {
       [cloud]: {
         base: 'global',
@@ -361,7 +366,6 @@ export function emulatorConfig(scenario: LiveScenario, options: { configPath: st
   if (service) {
     const sp = serviceSp(service.clientId)!;
     const certificate = service.certificates.find((c) => c.certPem && c.keyPem)!;
-    const stem = basename(options.configPath).replace(/\.json$/i, '');
     const certFile = `${stem}.service.crt`;
     const keyFile = `${stem}.service.key`;
     files.push(
@@ -423,6 +427,7 @@ async function initFromEmulator(flags: InitFlags, configPath: string, env: NodeJ
   const out = [
     `mailbridge init: wrote ${configPath} (mode 0600) for the emulator at ${parsed.data.identity}`,
     ...files.map((f) => `  ${f.path} (mode 0600)`),
+    `Its data folder (token store and key): ${resolve(dirname(configPath), raw.dataDir ?? '')}`,
     'Mailboxes (address, app, grant, protocols):',
     mailboxTable(summary),
     ...notes.map((n) => `Note: ${n}.`),

@@ -14,6 +14,7 @@ import {
   type ProxyClientRecord,
   type ProxyClientStore,
 } from './proxy-client-store.ts';
+import { makeDatabaseFilePrivate } from './sqlite-private-file.ts';
 
 // The partial unique index lets a revoked client's name be given to a new client while the old
 // row stays for the record.
@@ -70,6 +71,7 @@ export class SqliteProxyClientStore implements ProxyClientStore {
     const created = !existsSync(file);
     let db: DatabaseSync;
     try {
+      makeDatabaseFilePrivate(file);
       db = new DatabaseSync(file);
       // Same settings as the token store: see sqlite-token-store.ts.
       db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { SecretBox } from './encryption.ts';
+import { makeDatabaseFilePrivate } from './sqlite-private-file.ts';
 import { TokenStoreError, type GrantMeta, type GrantRecord, type GrantSecrets, type TokenStore } from './token-store.ts';
 
 const SCHEMA = `
@@ -66,6 +67,7 @@ export class SqliteTokenStore implements TokenStore {
     let db: DatabaseSync;
     let leases: DatabaseSync;
     try {
+      makeDatabaseFilePrivate(file);
       db = new DatabaseSync(file);
       // WAL + NORMAL: every write is atomic and survives a crash of the process; only an OS crash
       // or power loss can roll back the newest write, and then the refresh token before it is

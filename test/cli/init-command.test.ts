@@ -4,13 +4,16 @@
 // checked with the configuration's own rules, then the checklist and the Exchange PowerShell.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { ConfidentialClientApplication } from '@azure/msal-node';
-import { loadConfig, resolveCloud } from '../../src/config/load.ts';
+import { DatabaseSync } from 'node:sqlite';
+import { defaultDataDir, loadConfig, resolveCloud } from '../../src/config/load.ts';
+import { openStores } from '../../src/store/open-stores.ts';
+import { SqliteProxyClientStore } from '../../src/store/sqlite-proxy-client-store.ts';
 import { msalApp } from '../../src/identity/msal-apps.ts';
 import { exchangePowerShell, OBJECT_ID_PLACEHOLDER, registrationChecklist, setupGuide } from '../../src/cli/setup-guide.ts';
 import { MAILBRIDGE_CLI, runCli, type CliRun } from '../helpers/cli.ts';
@@ -154,6 +157,59 @@ describe('mailbridge init', () => {
       assert.ok(client instanceof ConfidentialClientApplication);
       const result = await client.acquireTokenByClientCredential({ scopes: [cloud.appOnlyScope] });
       assert.ok(result?.accessToken);
+    });
+
+    it('gives each configuration its own data folder next to it, and its token store is private (0600, with -wal/-shm) (issue 12 point 16)', async () => {
+      const loaded = await loadConfig(configFile, {});
+      assert.equal(loaded.dataDir, join(dir, 'emulator-config', 'config.data'));
+      assert.notEqual(loaded.dataDir, defaultDataDir({}));
+      const other = join(dir, 'elsewhere', 'second.json');
+      const second = await run(['--emulator', identity, '--ca', caPath, '--config', other]);
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal((await loadConfig(other, {})).dataDir, join(dir, 'elsewhere', 'second.data'));
+      assert.match(second.stderr, /second\.data/);
+
+      // A first token through the real CLI, under the usual umask: the store it creates is private.
+      const umask = process.umask(0o022);
+      try {
+        const login = await runCli(['login', 'support@contoso.com', '--config', configFile], { env: ENV });
+        assert.equal(login.code, 0, login.stderr);
+        assert.equal((await stat(join(loaded.dataDir, 'tokens.db'))).mode & 0o777, 0o600);
+        // While a store is open its -wal and -shm exist: they are private too.
+        const stores = await openStores(loaded, { env: {} });
+        try {
+          await stores.openProxyClients();
+          await stores.tokens.listMeta();
+          for (const name of ['tokens.db', 'tokens.db-wal', 'tokens.db-shm']) {
+            assert.equal((await stat(join(loaded.dataDir, name))).mode & 0o777, 0o600, name);
+          }
+        } finally {
+          await stores.close();
+        }
+      } finally {
+        process.umask(umask);
+      }
+    });
+
+    it('makes an existing store written 0644 by an earlier version private, with its -wal/-shm (issue 12 point 16)', async () => {
+      const data = join(dir, 'loose-store');
+      await mkdir(data, { recursive: true, mode: 0o700 });
+      const file = join(data, 'tokens.db');
+      const umask = process.umask(0o022);
+      try {
+        const db = new DatabaseSync(file);
+        db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);');
+        assert.equal((await stat(`${file}-wal`)).mode & 0o777, 0o644, 'the setup makes a loose store');
+        const store = await SqliteProxyClientStore.open(file);
+        try {
+          for (const name of [file, `${file}-wal`, `${file}-shm`]) assert.equal((await stat(name)).mode & 0o777, 0o600, name);
+        } finally {
+          await store.close();
+          db.close();
+        }
+      } finally {
+        process.umask(umask);
+      }
     });
 
     it('prints no secret, key or password', () => {
