@@ -34,7 +34,10 @@ export interface OpenMailbridgeOptions {
 export interface Mailbridge {
   readonly config: LoadedConfig;
   readonly tokens: TokenStore;
+  /** Opened on first use (only the proxy uses it). */
   readonly proxyClients: ProxyClientStore;
+  /** The proxy client store, opened now if it is not yet: a problem with it is reported now (the proxy at start-up). */
+  openProxyClients(): Promise<ProxyClientStore>;
   readonly provider: TokenProvider;
   /** A mailbox to read from, over POP3 or IMAP (default: what the mailbox is configured for). */
   source(mailbox: string, protocol?: SourceProtocol, options?: OpenMailSourceOptions): Promise<MailSource>;
@@ -72,6 +75,7 @@ export async function openMailbridge(options: OpenMailbridgeOptions = {}): Promi
     config,
     tokens: stores.tokens,
     proxyClients: stores.proxyClients,
+    openProxyClients: () => stores.openProxyClients(),
     provider,
     async source(mailbox, protocol, sourceOptions) {
       const { openMailSource } = await import('../transport/open.ts');

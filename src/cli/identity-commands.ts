@@ -1,12 +1,12 @@
 // `mailbridge login | token | accounts | logout`: sign a mailbox in, print a fresh token for
 // another program (msmtp's passwordeval, mutt, isync), list grants and their health, sign out.
 import type { Command } from 'commander';
-import { PROTOCOLS, type Protocol } from '../config/names.ts';
-import { encodeXoauth2 } from '../net/sasl-xoauth2.ts';
+import { PROTOCOLS } from '../config/names.ts';
 import { resolveGrant } from '../identity/grants.ts';
 import type { GrantMeta } from '../store/token-store.ts';
 import { EXIT } from './exit-codes.ts';
 import { openIdentity, runIdentityCommand } from './identity-context.ts';
+import { runToken, type TokenFlags } from './token-fast-path.ts';
 
 const CONFIG_HELP = 'configuration file (default: $MAILBRIDGE_CONFIG or ~/.config/mailbridge/config.json)';
 
@@ -39,31 +39,6 @@ function health(meta: GrantMeta | undefined, now: number): string {
   if (!meta) return 'not signed in';
   if (meta.status === 'ok' && meta.grant !== 'client_credentials' && now - (meta.refreshedAt ?? meta.createdAt) > EXPIRING_AFTER_MS) return 'expiring';
   return meta.status;
-}
-
-export interface TokenFlags {
-  config?: string;
-  protocol?: string;
-  sasl?: boolean;
-}
-
-/** `mailbridge token`'s body, also run without commander by token-fast-path.ts. Exits. */
-export function runToken(mailbox: string, flags: TokenFlags): Promise<never> {
-  return runIdentityCommand('token', async () => {
-    if (flags.protocol !== undefined && !(PROTOCOLS as readonly string[]).includes(flags.protocol)) {
-      process.stderr.write(`mailbridge token: --protocol must be one of ${PROTOCOLS.join(', ')}\n`);
-      return EXIT.usage;
-    }
-    const ctx = await openIdentity(flags.config);
-    try {
-      const grant = resolveGrant(ctx.loaded, mailbox);
-      const protocol = (flags.protocol as Protocol | undefined) ?? grant.mailbox.protocols[0]!;
-      const token = await ctx.provider.getAccessToken(grant.address, protocol);
-      process.stdout.write(`${flags.sasl ? encodeXoauth2(grant.address, token) : token}\n`);
-    } finally {
-      await ctx.close();
-    }
-  });
 }
 
 export function registerIdentityCommands(program: Command): void {

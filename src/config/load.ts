@@ -2,7 +2,6 @@
 // clientSecret=... sets apps.web.clientSecret), then the schema and the checks of validate.ts.
 // Every problem is reported at once, each with its path. A file validated before (same text,
 // overrides and mailbridge) is taken from validated-cache.ts without loading the schema (zod).
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CLOUDS, OUTLOOK_COM_SMTP, parseMailUrl, type Cloud, type CloudName } from './clouds.ts';
@@ -10,6 +9,10 @@ import type { AppConfig, MailbridgeConfig, SecretRef } from './schema.ts';
 import type { ConfigProblem } from './validate.ts';
 import { cacheKey, readValidated, writeValidated } from './validated-cache.ts';
 import { MailbridgeError } from '../errors.ts';
+
+// Read synchronously through getBuiltinModule: an ESM import of node:fs or node:fs/promises loads
+// their promise and stream machinery (~15-30 modules), a good part of `mailbridge token`'s start-up.
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 export class ConfigError extends MailbridgeError<'config_invalid'> {
   readonly file: string;
@@ -74,7 +77,7 @@ export interface LoadedConfig {
 export async function loadConfig(file = defaultConfigPath(), env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (err) {
     const why =
       (err as NodeJS.ErrnoException).code === 'ENOENT'
@@ -147,7 +150,7 @@ export async function resolveSecret(loaded: LoadedConfig, ref: SecretRef, path: 
   }
   const file = resolve(loaded.baseDir, ref.file);
   try {
-    return (await readFile(file, 'utf8')).trim();
+    return readFileSync(file, 'utf8').trim();
   } catch (err) {
     throw new ConfigError(loaded.file, [{ path, message: `cannot read ${file}: ${(err as Error).message}` }]);
   }

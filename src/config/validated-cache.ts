@@ -8,12 +8,15 @@
 // stored as a reference to its place, and filled in from the file read now. Only the schema's
 // defaults and the shape are stored, so no secret (an inline clientSecret, an override) is ever
 // written, and env/file secret references are still resolved when used, as before.
-import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { extname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+// A hit (every `mailbridge token`) reads synchronously through getBuiltinModule: ESM imports of
+// node:fs and node:crypto also load fs.promises with its streams and WebCrypto. A miss writes with
+// node:fs/promises, loaded then.
+const { readdirSync, readFileSync } = process.getBuiltinModule('node:fs');
+const { createHash, randomBytes } = process.getBuiltinModule('node:crypto');
 
 /** What an entry stores per node: the file's value (r), a default (v), an object (o), an array (a). */
 type Tree = { r: 1 } | { v: unknown } | { o: Record<string, Tree> } | { a: Tree[] };
@@ -121,7 +124,7 @@ function decode(tree: Tree, raw: unknown): unknown {
 /** The validated configuration for `raw` (the file with overrides applied) if an entry with `key` holds it. */
 export async function readValidated(configFile: string, key: string, raw: unknown, env: NodeJS.ProcessEnv): Promise<unknown> {
   try {
-    const entry = JSON.parse(await readFile(configCacheFile(configFile, env), 'utf8')) as Entry;
+    const entry = JSON.parse(readFileSync(configCacheFile(configFile, env), 'utf8')) as Entry;
     if (entry.format !== FORMAT || entry.key !== key) return undefined;
     return decode(entry.tree, raw);
   } catch {
@@ -136,6 +139,7 @@ export async function writeValidated(configFile: string, key: string, raw: unkno
   const file = configCacheFile(configFile, env);
   const dir = configCacheDir(env);
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  const { mkdir, rename, rm, writeFile } = await import('node:fs/promises');
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await writeFile(temp, JSON.stringify({ format: FORMAT, key, tree } satisfies Entry), { mode: 0o600 });
@@ -148,6 +152,7 @@ export async function writeValidated(configFile: string, key: string, raw: unkno
 
 /** Keeps the newest MAX_ENTRIES entries. */
 async function prune(dir: string): Promise<void> {
+  const { readdir, rm, stat } = await import('node:fs/promises');
   const names = (await readdir(dir)).filter((n) => n.endsWith('.json'));
   if (names.length <= MAX_ENTRIES) return;
   const dated = await Promise.all(

@@ -167,7 +167,7 @@ export async function login(loaded: LoadedConfig, store: TokenStore, address: st
     else ({ result, msalCache } = await authorizationCode(loaded, grant, options));
   } catch (err) {
     if (err instanceof TokenError) throw err;
-    const failure = classifyFailure(err, {
+    const failure = await classifyFailure(err, {
       clientId: grant.app.clientId,
       tenant: grant.app.tenant,
       appName: grant.appName,

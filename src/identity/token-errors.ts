@@ -1,6 +1,6 @@
 // Errors of the token provider, each with what to do: the grant needs a sign-in, the
 // configuration is wrong, or the identity service is (for now) unreachable.
-import { aadstsCodeOf, explainAadsts, type Explanation, type ExplanationContext } from './explanations.ts';
+import type { Explanation, ExplanationContext } from './explanations.ts';
 import { MailbridgeError } from '../errors.ts';
 import type { IdentityEndpointError } from './https-network-client.ts';
 
@@ -37,8 +37,10 @@ function isIdentityEndpointError(err: unknown): err is IdentityEndpointError {
 }
 
 /** What an msal-node (or network) failure means for the grant. */
-export function classifyFailure(err: unknown, ctx: ExplanationContext): ClassifiedFailure {
+export async function classifyFailure(err: unknown, ctx: ExplanationContext): Promise<ClassifiedFailure> {
   if (isIdentityEndpointError(err)) return { transient: true, summary: err.message };
+  // The explanations (every AADSTS code's title and fix) load only when something failed.
+  const { aadstsCodeOf, explainAadsts } = await import('./explanations.ts');
   const e = err as { errorCode?: string; errorMessage?: string; message?: string; subError?: string };
   const text = `${e.errorMessage ?? ''} ${e.message ?? ''}`;
   const aadsts = aadstsCodeOf(text);

@@ -4,15 +4,16 @@
 // process (a shared promise) and across processes (a lease in the store). The newest refresh
 // token is written with a compare-and-set in the same write as the access token, so it is never
 // lost. Failures become a grant status with an explanation, and the alert hook hears of it.
-import { randomUUID } from 'node:crypto';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Protocol } from '../config/schema.ts';
-import { tokenScopes } from '../config/scopes.ts';
 import type { GrantMeta, GrantRecord, GrantSecrets, GrantStatus, TokenStore } from '../store/token-store.ts';
-import { sendAlert, type StatusChange } from './alerts.ts';
+import type { StatusChange } from './alerts.ts';
 import { resolveGrant, type ResolvedGrant } from './grants.ts';
-import { msalApp, type MsalApp } from './msal-apps.ts';
+import type { MsalApp } from './msal-apps.ts';
 import { classifyFailure, TokenError } from './token-errors.ts';
+
+// Through getBuiltinModule: an ESM import of node:crypto also loads WebCrypto, on every `mailbridge token`.
+const { randomUUID } = process.getBuiltinModule('node:crypto');
 
 export interface TokenProviderOptions {
   loaded: LoadedConfig;
@@ -152,6 +153,8 @@ export class TokenProvider {
   }
 
   async #refresh(grant: ResolvedGrant, protocol: Protocol, key: string, record: GrantRecord | undefined): Promise<void> {
+    // Here, not at the top: a token served from the store needs no scopes (and no alerts, no msal-node).
+    const { tokenScopes } = await import('../config/scopes.ts');
     const scopes = tokenScopes(grant.cloud, protocol, grant.mailbox);
     let attempt = 0;
     for (;;) {
@@ -182,7 +185,7 @@ export class TokenProvider {
         this.#apps.delete(grant.appName);
         this.#appCacheHolds.delete(grant.appName);
         if (err instanceof TokenError) throw err;
-        const failure = classifyFailure(err, {
+        const failure = await classifyFailure(err, {
           clientId: grant.app.clientId,
           tenant: grant.app.tenant,
           appName: grant.appName,
@@ -220,7 +223,8 @@ export class TokenProvider {
   async #acquire(grant: ResolvedGrant, scopes: string[], record: GrantRecord | undefined): Promise<{ token: string; expiresOnMs: number; msalCache?: string }> {
     let building = this.#apps.get(grant.appName);
     if (!building) {
-      building = msalApp(this.#loaded, grant.appName, grant.app, grant.cloud, this.#requestTimeoutMs);
+      // Loaded only to ask Microsoft: a token served from the store needs neither it nor node:crypto's import.
+      building = import('./msal-apps.ts').then(({ msalApp }) => msalApp(this.#loaded, grant.appName, grant.app, grant.cloud, this.#requestTimeoutMs));
       this.#apps.set(grant.appName, building);
       building.catch(() => this.#apps.delete(grant.appName));
     }
@@ -289,7 +293,7 @@ export class TokenProvider {
       at: new Date(this.#now()).toISOString(),
     };
     this.#onStatusChange?.(change);
-    const delivery = sendAlert(this.#loaded.config.alerts, change);
+    const delivery = import('./alerts.ts').then(({ sendAlert }) => sendAlert(this.#loaded.config.alerts, change));
     this.#alerts.add(delivery);
     void delivery.finally(() => this.#alerts.delete(delivery));
   }

@@ -1,11 +1,14 @@
 // The embedded token store: one SQLite file (node:sqlite), WAL so readers never wait for the
 // writer, a busy timeout so several processes can share it. Metadata in clear, secrets sealed.
-import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { SecretBox } from './encryption.ts';
 import { makeDatabaseFilePrivate } from './sqlite-private-file.ts';
 import { TokenStoreError, type GrantMeta, type GrantRecord, type GrantSecrets, type TokenStore } from './token-store.ts';
+
+// node:fs through getBuiltinModule: an ESM import also loads fs.promises and its streams, which
+// `mailbridge token` does without.
+const { mkdirSync } = process.getBuiltinModule('node:fs');
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS grants (
@@ -34,16 +37,19 @@ function key(mailbox: string): string {
 
 export class SqliteTokenStore implements TokenStore {
   readonly #db: DatabaseSync;
-  /** Leases on their own connection without fsync: a lease lost to a crash simply expires. */
-  readonly #leases: DatabaseSync;
+  /**
+   * Leases on their own connection without fsync: a lease lost to a crash simply expires. Opened
+   * at the first lease, as only a refresh takes one (`mailbridge token` with a fresh token does not).
+   */
+  #leases: { db: DatabaseSync; lease: StatementSync; release: StatementSync } | undefined;
+  #closed = false;
   readonly #box: SecretBox;
   readonly #file: string;
   /** Compiled once: a refresh runs several of these, and compiling costs more than running. */
-  readonly #sql: Record<'get' | 'version' | 'list' | 'insert' | 'update' | 'delete' | 'lease' | 'release', StatementSync>;
+  readonly #sql: Record<'get' | 'version' | 'list' | 'insert' | 'update' | 'delete', StatementSync>;
 
-  private constructor(db: DatabaseSync, leases: DatabaseSync, box: SecretBox, file: string) {
+  private constructor(db: DatabaseSync, box: SecretBox, file: string) {
     this.#db = db;
-    this.#leases = leases;
     this.#box = box;
     this.#file = file;
     this.#sql = {
@@ -53,19 +59,12 @@ export class SqliteTokenStore implements TokenStore {
       insert: db.prepare('INSERT INTO grants (mailbox, version, meta, secrets, updated_at) VALUES (?, 1, ?, ?, ?) ON CONFLICT(mailbox) DO NOTHING'),
       update: db.prepare('UPDATE grants SET version = version + 1, meta = ?, secrets = ?, updated_at = ? WHERE mailbox = ? AND version = ?'),
       delete: db.prepare('DELETE FROM grants WHERE mailbox = ?'),
-      lease: leases.prepare(
-        `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
-         ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-         WHERE leases.expires_at < ? OR leases.owner = excluded.owner`,
-      ),
-      release: leases.prepare('DELETE FROM leases WHERE name = ? AND owner = ?'),
     };
   }
 
   static async open(file: string, box: SecretBox): Promise<SqliteTokenStore> {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     let db: DatabaseSync;
-    let leases: DatabaseSync;
     try {
       makeDatabaseFilePrivate(file);
       db = new DatabaseSync(file);
@@ -75,12 +74,34 @@ export class SqliteTokenStore implements TokenStore {
       // FULL would add an fsync to every refresh.
       db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
       db.exec(SCHEMA);
-      leases = new DatabaseSync(file);
-      leases.exec('PRAGMA busy_timeout = 5000; PRAGMA synchronous = OFF;');
     } catch (err) {
       throw new TokenStoreError('store_unavailable', `cannot open the token store ${file}: ${(err as Error).message}`);
     }
-    return new SqliteTokenStore(db, leases, box, file);
+    return new SqliteTokenStore(db, box, file);
+  }
+
+  /** The lease connection and its statements, opened on first use (never after close). */
+  #leaseSql(): { lease: StatementSync; release: StatementSync } {
+    if (this.#leases) return this.#leases;
+    if (this.#closed) throw new TokenStoreError('store_unavailable', `the token store ${this.#file} is closed`);
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(this.#file);
+      db.exec('PRAGMA busy_timeout = 5000; PRAGMA synchronous = OFF;');
+      this.#leases = {
+        db,
+        lease: db.prepare(
+          `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+         WHERE leases.expires_at < ? OR leases.owner = excluded.owner`,
+        ),
+        release: db.prepare('DELETE FROM leases WHERE name = ? AND owner = ?'),
+      };
+      return this.#leases;
+    } catch (err) {
+      db?.close();
+      throw new TokenStoreError('store_unavailable', `cannot open the token store ${this.#file}: ${(err as Error).message}`);
+    }
   }
 
   #parse(row: GrantRow): GrantRecord {
@@ -139,16 +160,17 @@ export class SqliteTokenStore implements TokenStore {
 
   async tryLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    const result = this.#sql.lease.run(name, owner, now + ttlMs, now);
+    const result = this.#leaseSql().lease.run(name, owner, now + ttlMs, now);
     return result.changes === 1;
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
-    this.#sql.release.run(name, owner);
+    this.#leaseSql().release.run(name, owner);
   }
 
   async close(): Promise<void> {
-    this.#leases.close();
+    this.#closed = true;
+    this.#leases?.db.close();
     this.#db.close();
   }
 }

@@ -1,13 +1,14 @@
 // Loading and checking the configuration: the mistakes admins make get a message that says what
 // to change, every problem at once; environment overrides and custom clouds work.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig, resolveCloud, resolveSecret } from '../../src/config/load.ts';
 import { scopeForProtocol, scopesFor } from '../../src/config/scopes.ts';
 import { CLOUDS } from '../../src/config/clouds.ts';
+import { configCacheFile } from '../../src/config/validated-cache.ts';
 import { runCli } from '../helpers/cli.ts';
 
 const CLIENT = '8b3e1d7f-2c4a-4e6b-9f1d-5a7c3e9b2d41';
@@ -107,6 +108,18 @@ describe('configuration', () => {
       ],
       problems.join('\n'),
     );
+  });
+
+  it('never caches a configuration that failed, whether the schema or a check refused it (issue 12 point 14)', async () => {
+    const env = { XDG_CACHE_HOME: join(dir, 'cache-refused') };
+    for (const grant of ['client-credentials', 'client_credentials']) {
+      const file = await write({
+        apps: { svc: { tenant: 'common', clientId: CLIENT, clientSecret: 'x~y' } },
+        mailboxes: { 'a@contoso.com': { app: 'svc', grant } },
+      });
+      for (let attempt = 0; attempt < 2; attempt++) await assert.rejects(loadConfig(file, env), ConfigError);
+      await assert.rejects(stat(configCacheFile(file, env)), { code: 'ENOENT' });
+    }
   });
 
   it('names the unset environment variable of a secret, through the real CLI (issue 12 point 14)', async () => {
