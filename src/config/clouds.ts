@@ -27,6 +27,8 @@ export interface Cloud {
   portal: string;
   /** PEM CA to trust besides the system's (an emulator's); never set for Microsoft's clouds. */
   caFile?: string;
+  /** How long to wait for each answer of the login host (a custom cloud's timeoutSeconds); default 15 s. */
+  identityTimeoutMs?: number;
 }
 
 function exchange(host: string, smtpHost: string): Pick<Cloud, 'imap' | 'pop' | 'smtp'> {

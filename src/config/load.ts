@@ -137,6 +137,7 @@ export function resolveCloud(loaded: LoadedConfig, app: AppConfig): Cloud {
     ...(custom.pop ? { pop: parseMailUrl(custom.pop) } : {}),
     ...(custom.smtp ? { smtp: parseMailUrl(custom.smtp) } : {}),
     ...(custom.caFile ? { caFile: resolve(loaded.baseDir, custom.caFile) } : {}),
+    ...(custom.timeoutSeconds ? { identityTimeoutMs: custom.timeoutSeconds * 1000 } : {}),
   };
 }
 

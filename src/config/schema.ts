@@ -20,6 +20,8 @@ const customCloudSchema = z.object({
   smtp: z.string().optional(),
   /** A CA (PEM file) to trust for this cloud, such as the emulator's. */
   caFile: z.string().optional(),
+  /** How long to wait for the login host's answer to each request (default 15 s). */
+  timeoutSeconds: z.number().positive().optional(),
 });
 
 const appSchema = z.object({

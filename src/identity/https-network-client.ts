@@ -37,10 +37,34 @@ function withoutQuery(url: string): string {
   return url.split('?')[0] ?? url;
 }
 
+/** Seconds as people write them: 1 s, 1.5 s, 15 s. */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/** What could not be reached and why, in words (a reset, DNS, a refusal), as for the mail hosts. */
+function unreachable(url: string, err: NodeJS.ErrnoException): IdentityEndpointError {
+  const { host, hostname } = new URL(url);
+  const asked = withoutQuery(url);
+  const why =
+    err.code === 'ECONNRESET'
+      ? `the connection to ${host} was reset (a proxy or firewall in the way?)`
+      : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN'
+        ? `${hostname} does not resolve (DNS: ${err.code})`
+        : err.code === 'ECONNREFUSED'
+          ? `nothing accepts connections at ${host} (connection refused)`
+          : err.code === 'ETIMEDOUT' || err.code === 'ENETUNREACH' || err.code === 'EHOSTUNREACH'
+            ? `${host} cannot be reached (${err.code})`
+            : `${host}: ${err.message}`;
+  return new IdentityEndpointError('unreachable', url, `cannot reach the identity platform: ${why}, asking ${asked}`);
+}
+
 export class HttpsNetworkClient implements INetworkModule {
   readonly #ca: string[] | undefined;
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
+  /** The failure of the latest request (undefined once one succeeds): msal-node drops some, see explain(). */
+  #lastFailure: IdentityEndpointError | undefined;
 
   constructor(options: HttpsNetworkClientOptions = {}) {
     // Passing `ca` replaces Node's bundle, so keep the system roots beside the extra CA.
@@ -57,7 +81,29 @@ export class HttpsNetworkClient implements INetworkModule {
     return this.#send<T>('POST', url, options);
   }
 
-  #send<T>(method: string, url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
+  /**
+   * The network failure behind an msal-node error, when msal-node dropped it: looking up the
+   * authority's endpoints, msal-node catches what this client threw and throws a bare
+   * `endpoints_resolution_error` (see aka.ms) that says neither what nor why. Anything else is
+   * returned as it is.
+   */
+  explain(err: unknown): unknown {
+    const failure = this.#lastFailure;
+    if (failure && (err as { errorCode?: unknown } | undefined)?.errorCode === 'endpoints_resolution_error') return failure;
+    return err;
+  }
+
+  async #send<T>(method: string, url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
+    this.#lastFailure = undefined;
+    try {
+      return await this.#request<T>(method, url, options, timeout);
+    } catch (err) {
+      if (err instanceof IdentityEndpointError) this.#lastFailure = err;
+      throw err;
+    }
+  }
+
+  #request<T>(method: string, url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
     const timeoutMs = timeout ?? this.#timeoutMs;
     return new Promise((resolve, reject) => {
       const req = request(
@@ -98,10 +144,17 @@ export class HttpsNetworkClient implements INetworkModule {
         },
       );
       req.on('timeout', () => {
-        req.destroy(new IdentityEndpointError('timeout', url, `${withoutQuery(url)} did not answer within ${timeoutMs} ms`));
+        const { host } = new URL(url);
+        req.destroy(
+          new IdentityEndpointError(
+            'timeout',
+            url,
+            `the identity platform at ${host} did not answer within ${seconds(timeoutMs)}, asking ${withoutQuery(url)}`,
+          ),
+        );
       });
       req.on('error', (err) => {
-        reject(err instanceof IdentityEndpointError ? err : new IdentityEndpointError('unreachable', url, `${withoutQuery(url)}: ${err.message}`));
+        reject(err instanceof IdentityEndpointError ? err : unreachable(url, err));
       });
       if (options?.body !== undefined) req.write(options.body);
       req.end();

@@ -9,6 +9,7 @@ import type { Cloud } from '../config/clouds.ts';
 import { CLOUDS } from '../config/clouds.ts';
 import { resolveSecret, type LoadedConfig } from '../config/load.ts';
 import type { AppConfig } from '../config/schema.ts';
+import type { HttpsNetworkClient } from './https-network-client.ts';
 
 export type MsalApp = PublicClientApplication | ConfidentialClientApplication;
 
@@ -18,19 +19,45 @@ export function authorityUrl(cloud: Cloud, app: AppConfig): string {
   return `${cloud.loginUrl}/${app.tenant}`;
 }
 
-async function baseConfiguration(cloud: Cloud, app: AppConfig, timeoutMs?: number): Promise<Configuration> {
+async function baseConfiguration(cloud: Cloud, app: AppConfig, timeoutMs?: number): Promise<{ configuration: Configuration; network: HttpsNetworkClient }> {
   const host = new URL(cloud.loginUrl).host;
   const caPem = cloud.caFile ? await readFile(cloud.caFile, 'utf8') : undefined;
   const { HttpsNetworkClient } = await import('./https-network-client.ts');
-  return {
+  // The caller's timeout (tests), else the cloud's configured one, else the client's default.
+  const timeout = timeoutMs ?? cloud.identityTimeoutMs;
+  const network = new HttpsNetworkClient({ ...(caPem ? { caPem } : {}), ...(timeout ? { timeoutMs: timeout } : {}) });
+  const configuration: Configuration = {
     auth: {
       clientId: app.clientId,
       authority: authorityUrl(cloud, app),
       // A login host MSAL does not know (an emulator) must be named, or MSAL asks Microsoft about it.
       ...(MICROSOFT_LOGIN_HOSTS.has(host) ? {} : { knownAuthorities: [host] }),
     },
-    system: { networkClient: new HttpsNetworkClient({ ...(caPem ? { caPem } : {}), ...(timeoutMs ? { timeoutMs } : {}) }) },
+    system: { networkClient: network },
   };
+  return { configuration, network };
+}
+
+/**
+ * The app with its failures explained: msal-node replaces a network failure while it looks up
+ * the authority's endpoints by a bare `endpoints_resolution_error`; every method's rejection goes
+ * through the network client's explain(), which puts the real failure (reset, timeout, DNS) back.
+ */
+function explainingFailures<T extends MsalApp>(app: T, network: HttpsNetworkClient): T {
+  return new Proxy(app, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+        return result instanceof Promise
+          ? result.catch((err: unknown) => {
+              throw network.explain(err);
+            })
+          : result;
+      };
+    },
+  });
 }
 
 export function isConfidential(app: AppConfig): boolean {
@@ -39,21 +66,24 @@ export function isConfidential(app: AppConfig): boolean {
 
 /** A public or confidential msal-node application for `app` (confidential when it has a credential). */
 export async function msalApp(loaded: LoadedConfig, appName: string, app: AppConfig, cloud: Cloud, timeoutMs?: number): Promise<MsalApp> {
-  const [configuration, { ConfidentialClientApplication, PublicClientApplication }] = await Promise.all([
+  const [{ configuration, network }, { ConfidentialClientApplication, PublicClientApplication }] = await Promise.all([
     baseConfiguration(cloud, app, timeoutMs),
     import('@azure/msal-node'),
   ]);
-  if (!isConfidential(app)) return new PublicClientApplication(configuration);
+  if (!isConfidential(app)) return explainingFailures(new PublicClientApplication(configuration), network);
   if (app.clientSecret !== undefined) {
     const clientSecret = await resolveSecret(loaded, app.clientSecret, `apps.${appName}.clientSecret`);
-    return new ConfidentialClientApplication({ ...configuration, auth: { ...configuration.auth, clientSecret } });
+    return explainingFailures(new ConfidentialClientApplication({ ...configuration, auth: { ...configuration.auth, clientSecret } }), network);
   }
   const certFile = resolve(loaded.baseDir, app.certificate!.certFile);
   const keyFile = resolve(loaded.baseDir, app.certificate!.keyFile);
   const [certPem, privateKey] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
   const thumbprintSha256 = createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex').toUpperCase();
-  return new ConfidentialClientApplication({
-    ...configuration,
-    auth: { ...configuration.auth, clientCertificate: { thumbprintSha256, privateKey, x5c: certPem } },
-  });
+  return explainingFailures(
+    new ConfidentialClientApplication({
+      ...configuration,
+      auth: { ...configuration.auth, clientCertificate: { thumbprintSha256, privateKey, x5c: certPem } },
+    }),
+    network,
+  );
 }
