@@ -2,9 +2,12 @@
 // The `mailbridge` command line. It starts fast because mutt and msmtp run `mailbridge token` on
 // every connection: `--version` loads nothing but package.json, and a command loads only its own
 // module (and through it only what it uses); help and unknown commands load them all.
-import { readFileSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
 import type { Command } from 'commander';
+
+// node:fs without an ESM import: importing it builds fs.promises and its streams too (~30 modules,
+// a few milliseconds of every `mailbridge token`); getBuiltinModule gives the module as it is.
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 type Register = (program: Command) => void;
 
@@ -28,8 +31,11 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // Node keeps the compiled code of the modules loaded after this (in the system's temp folder),
   // which cuts their load time from the second run on; hence every import below is dynamic.
   enableCompileCache();
-  // `token` in its plain forms runs without commander (token-fast-path.ts); runToken exits.
+  // `token` and `proxy run` in their plain forms run without commander (plain-args.ts): mutt and
+  // msmtp run `token` on every connection, and the proxy would keep commander in memory for days.
+  // Both exit when done; anything else falls through to commander.
   if (args[0] === 'token') await (await import('./token-fast-path.ts')).tokenFastPath(args.slice(1));
+  if (args[0] === 'proxy') await (await import('./proxy-run.ts')).proxyRunFastPath(args.slice(1));
   await withCommander();
 }
 

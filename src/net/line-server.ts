@@ -1,8 +1,9 @@
 // A TCP server for a line-based protocol: plain or implicit TLS, STARTTLS upgrades, idle
 // timeouts, TCP_NODELAY, writes that respect backpressure, and every session closed on shutdown.
-// A session handler's failure ends that session only, never the server.
+// A session handler's failure ends that session only, never the server. node:tls loads only for
+// an implicit TLS listener or the first STARTTLS: a plain listener's process does without it.
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { LineReader, type LineReaderOptions } from './line-reader.ts';
 
 export interface TlsMaterial {
@@ -52,7 +53,8 @@ export class LineSession {
   }
 
   get secure(): boolean {
-    return this.socket instanceof tls.TLSSocket;
+    // A TLSSocket says so itself; asking it this way needs no node:tls.
+    return (this.socket as Partial<tls.TLSSocket>).encrypted === true;
   }
 
   get closed(): boolean {
@@ -84,7 +86,8 @@ export class LineSession {
       this.reader = new LineReader(this.socket, this.#readerOptions);
       return false;
     }
-    const secure = new tls.TLSSocket(this.socket, { isServer: true, key: material.key, cert: material.cert });
+    const { TLSSocket } = await import('node:tls');
+    const secure = new TLSSocket(this.socket, { isServer: true, key: material.key, cert: material.cert });
     secure.on('error', () => {});
     await new Promise<void>((resolve, reject) => {
       secure.once('secure', resolve);
@@ -165,7 +168,7 @@ export async function startLineServer(
   };
   const allowHalfOpen = options.allowHalfOpen ?? false;
   const server = options.implicitTls
-    ? tls.createServer({ key: options.implicitTls.key, cert: options.implicitTls.cert, allowHalfOpen }, handle)
+    ? (await import('node:tls')).createServer({ key: options.implicitTls.key, cert: options.implicitTls.cert, allowHalfOpen }, handle)
     : net.createServer({ allowHalfOpen }, handle);
   server.on('tlsClientError', () => {});
   server.on('error', () => {});

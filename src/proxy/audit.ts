@@ -2,7 +2,9 @@
 // ended) and, with --debug, the pre-login transcript with every credential already redacted.
 // The lines are pino's, byte for byte ({"level":30,"time":…,"service":"proxy",…,"msg":…}), written
 // here without pino: pino brings worker_threads and its transports, ~7 MB of a proxy at rest.
-import { writeSync } from 'node:fs';
+
+// Through getBuiltinModule: an ESM import of node:fs also builds fs.promises and its streams.
+const { writeSync } = process.getBuiltinModule('node:fs');
 
 /** What the proxy logs through; a pino logger fits it too (the tests give one). */
 export interface Logger {

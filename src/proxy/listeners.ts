@@ -2,8 +2,6 @@
 // certificate, or a self-signed one made once and kept in the data folder, whose fingerprint is
 // printed so clients can pin it), and where each login goes upstream: the listener's own
 // `upstream`, or the Exchange Online host of the mailbox's cloud.
-import { X509Certificate } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -12,6 +10,11 @@ import { ConfigError, type LoadedConfig } from '../config/load.ts';
 import type { Protocol, ProxyListenerConfig } from '../config/schema.ts';
 import { resolveGrant } from '../identity/grants.ts';
 import type { TlsMaterial } from '../net/line-server.ts';
+
+// Through getBuiltinModule, as a proxy at rest needs little of them: an ESM import of node:crypto
+// also loads WebCrypto, and fs.promises (with its streams) loads only when a file is read.
+const { X509Certificate } = process.getBuiltinModule('node:crypto');
+const files = () => process.getBuiltinModule('node:fs').promises;
 
 export interface UpstreamTargetBase {
   endpoint: MailEndpoint;
@@ -40,7 +43,7 @@ async function generatedCertificate(dataDir: string, hosts: string[]): Promise<{
   const certFile = join(dir, 'self-signed.crt');
   const keyFile = join(dir, 'self-signed.key');
   try {
-    return { material: { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') }, file: certFile };
+    return { material: { cert: await files().readFile(certFile, 'utf8'), key: await files().readFile(keyFile, 'utf8') }, file: certFile };
   } catch {
     // Not made yet.
   }
@@ -49,9 +52,9 @@ async function generatedCertificate(dataDir: string, hosts: string[]): Promise<{
   // Loaded only here (once per data folder): @peculiar/x509 and its ASN.1 stack weigh ~10 MB in every proxy otherwise.
   const { createSelfSignedCertificate } = await import('../tls/certificates.ts');
   const made = await createSelfSignedCertificate({ commonName: 'mailbridge proxy', dnsNames: [...names], ipAddresses: [...ips], days: 3650 });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFile(keyFile, made.keyPem, { mode: 0o600 });
-  await writeFile(certFile, made.certPem, { mode: 0o644 });
+  await files().mkdir(dir, { recursive: true, mode: 0o700 });
+  await files().writeFile(keyFile, made.keyPem, { mode: 0o600 });
+  await files().writeFile(certFile, made.certPem, { mode: 0o644 });
   return { material: { cert: made.certPem, key: made.keyPem }, file: certFile };
 }
 
@@ -68,7 +71,7 @@ export async function resolveListeners(loaded: LoadedConfig): Promise<ResolvedLi
         const certFile = resolve(loaded.baseDir, l.certificate.certFile);
         const keyFile = resolve(loaded.baseDir, l.certificate.keyFile);
         try {
-          listener.tls = { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') };
+          listener.tls = { cert: await files().readFile(certFile, 'utf8'), key: await files().readFile(keyFile, 'utf8') };
           listener.certificateFile = certFile;
         } catch (err) {
           problems.push({ path: `${path}.certificate`, message: `cannot read the certificate or key: ${(err as Error).message}` });
@@ -114,7 +117,7 @@ export async function resolveListeners(loaded: LoadedConfig): Promise<ResolvedLi
       if (l.upstreamCaFile) {
         const file = resolve(loaded.baseDir, l.upstreamCaFile);
         try {
-          listener.upstream.caPem = await readFile(file, 'utf8');
+          listener.upstream.caPem = await files().readFile(file, 'utf8');
         } catch (err) {
           problems.push({ path: `${path}.upstreamCaFile`, message: `cannot read ${file}: ${(err as Error).message}` });
         }
@@ -145,7 +148,7 @@ export class UpstreamResolver {
     if (!caFile) return { endpoint };
     let ca = this.#caFiles.get(caFile);
     if (!ca) {
-      ca = readFile(caFile, 'utf8');
+      ca = files().readFile(caFile, 'utf8');
       this.#caFiles.set(caFile, ca);
       ca.catch(() => this.#caFiles.delete(caFile));
     }

@@ -7,7 +7,7 @@ import { TokenError } from '../identity/token-errors.ts';
 import type { TokenProvider } from '../identity/token-provider.ts';
 import type { LoginResult } from './front/types.ts';
 import type { ResolvedListener, UpstreamResolver } from './listeners.ts';
-import { loginUpstream, UpstreamError, type UpstreamSession } from './upstream/index.ts';
+import type { UpstreamSession } from './upstream/index.ts';
 
 export type AuthOutcome =
   | { ok: true; clientId: string; clientName: string; mailbox: string }
@@ -76,6 +76,9 @@ export async function proxyLogin(
   }
   facts.upstream = `${target.endpoint.host}:${target.endpoint.port}`;
 
+  // The upstream half (sockets, DNS, TLS, each protocol's login) loads at the first login: a proxy
+  // waiting for its first client does without it (node:tls alone is some megabytes).
+  const { loginUpstream, UpstreamError } = await import('./upstream/index.ts');
   let refusedOnce = false;
   for (let attempt = 1; attempt <= 2; attempt++) {
     facts.attempts = attempt;

@@ -1,8 +1,6 @@
 // The proxy's clients in SQLite (node:sqlite), in the token store's file (tokens.db) on a
 // connection of their own: WAL so logins read while the CLI writes, a busy timeout so several
 // processes share it. Only hashes of the app passwords are kept.
-import { existsSync } from 'node:fs';
-import { chmod, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
@@ -15,6 +13,10 @@ import {
   type ProxyClientStore,
 } from './proxy-client-store.ts';
 import { makeDatabaseFilePrivate } from './sqlite-private-file.ts';
+
+// node:fs through getBuiltinModule: an ESM import also loads fs.promises and its streams, which a
+// proxy at rest does without.
+const { chmodSync, existsSync, mkdirSync } = process.getBuiltinModule('node:fs');
 
 // The partial unique index lets a revoked client's name be given to a new client while the old
 // row stays for the record.
@@ -67,7 +69,7 @@ export class SqliteProxyClientStore implements ProxyClientStore {
   }
 
   static async open(file: string): Promise<SqliteProxyClientStore> {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     const created = !existsSync(file);
     let db: DatabaseSync;
     try {
@@ -81,7 +83,13 @@ export class SqliteProxyClientStore implements ProxyClientStore {
     }
     // Hashes are slow to attack, not impossible: keep a file we created private (SQLite gives its
     // -wal and -shm files the database file's mode).
-    if (created) await chmod(file, 0o600).catch(() => undefined);
+    if (created) {
+      try {
+        chmodSync(file, 0o600);
+      } catch {
+        // Best effort, as before: the store works without it.
+      }
+    }
     return new SqliteProxyClientStore(db, file);
   }
 

@@ -2,8 +2,11 @@
 // reads one row instead of trying every hash, and 130 random bits of secret. Only lower-case
 // letters, digits and dashes, 39 characters: every legacy client takes that, and people can read
 // it aloud. Stored as a salted scrypt hash in a self-describing string.
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import type { ScryptOptions } from 'node:crypto';
 import { ProxyClientStoreError, type ProxyClientRecord, type ProxyClientStore } from '../../store/proxy-client-store.ts';
+
+// Through getBuiltinModule: an ESM import of node:crypto also loads WebCrypto, which a proxy never uses.
+const { randomBytes, scrypt, timingSafeEqual } = process.getBuiltinModule('node:crypto');
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const ID_LENGTH = 8;

@@ -3,11 +3,13 @@
 // once is remembered (by its HMAC, never in clear) and concurrent identical checks share one run;
 // failures are counted per client address and too many refuse that address for a while. The
 // caller logs the outcome; nothing here logs, and no outcome carries a secret.
-import { createHmac, randomBytes } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Protocol } from '../../config/schema.ts';
 import type { ProxyClientRecord, ProxyClientStore } from '../../store/proxy-client-store.ts';
 import { parseAppPassword, verifyAppPassword } from './app-password.ts';
+
+// Through getBuiltinModule: an ESM import of node:crypto also loads WebCrypto, which a proxy never uses.
+const { createHmac, randomBytes } = process.getBuiltinModule('node:crypto');
 
 export type AuthFailureReason = 'rate_limited' | 'bad_password' | 'unknown_client' | 'revoked' | 'mailbox_not_allowed' | 'unknown_mailbox';
 
