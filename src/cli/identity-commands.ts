@@ -60,7 +60,8 @@ export function registerIdentityCommands(program: Command): void {
             mode: flags.device ? 'device' : flags.browser === false ? 'manual' : 'browser',
             say: (text) => process.stderr.write(`${text}\n`),
             openBrowser,
-            ...(process.stdin.isTTY ? { paste: process.stdin } : {}),
+            // A terminal or a pipe: the address the browser ended on may be pasted (or piped) in.
+            paste: process.stdin,
           });
           process.stderr.write(
             `Signed in: ${meta.mailbox}${meta.account ? ` as ${meta.account.username}` : ' (app-only)'}; the grant is stored encrypted in ${ctx.loaded.dataDir}.\n`,

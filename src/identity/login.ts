@@ -14,6 +14,34 @@ import { aadstsCodeOf, explainAadsts } from './explanations.ts';
 import { resolveGrant, type ResolvedGrant } from './grants.ts';
 import { msalApp } from './msal-apps.ts';
 import { classifyFailure, TokenError } from './token-errors.ts';
+import { MailbridgeError } from '../errors.ts';
+
+/**
+ * A sign-in that ended without a grant because of what happened in it, not the configuration:
+ * 'cancelled' when the person declined consent, 'protocol' when the answer belongs to another
+ * sign-in (state mismatch). Both exit 1 (failure); nothing is stored.
+ */
+export class LoginError extends MailbridgeError<'cancelled' | 'protocol'> {
+  constructor(code: 'cancelled' | 'protocol', message: string) {
+    super(code, message);
+    this.name = 'LoginError';
+  }
+}
+
+/** The error for consent declined on the sign-in (or device code) page. */
+function consentDeclined(grant: ResolvedGrant): LoginError {
+  const who = grant.mailbox.signInAs ?? grant.address;
+  return new LoginError(
+    'cancelled',
+    `${grant.address}: consent was declined on the sign-in page; nothing was stored. To sign in, run \`mailbridge login ${grant.address}\` again and, signed in as ${who}, accept the permissions ${grant.appName} asks for (or have an administrator consent for everyone)`,
+  );
+}
+
+/** Whether msal-node's failure is the person declining (device code: authorization_declined; AADSTS65004). */
+function isDeclined(err: unknown): boolean {
+  const e = err as { errorCode?: string; errorMessage?: string; message?: string };
+  return /authorization_declined|AADSTS65004\b/.test(`${e.errorCode ?? ''} ${e.errorMessage ?? ''} ${e.message ?? ''}`);
+}
 
 export interface LoginOptions {
   /** device: a code to enter elsewhere; browser: open one here; manual: print the URL only. */
@@ -43,7 +71,12 @@ function awaitRedirect(server: Server, expectedState: string, options: LoginOpti
     const accept = (params: URLSearchParams): boolean => {
       if (!params.has('code') && !params.has('error')) return false;
       if (params.get('state') !== expectedState) {
-        finish(new TokenError('broken_configuration', '', 'the sign-in answer does not belong to this login (state mismatch); start `mailbridge login` again'));
+        finish(
+          new LoginError(
+            'protocol',
+            "the address pasted (or the browser's answer) belongs to another sign-in (its state does not match); nothing was stored. Run `mailbridge login` again and finish that sign-in in the browser it opens",
+          ),
+        );
         return true;
       }
       finish(params);
@@ -101,8 +134,9 @@ async function authorizationCode(
       codeChallenge: challenge,
       codeChallengeMethod: 'S256',
       state,
+      // No prompt=select_account: msal-node leaves login_hint out with it, and the hint is what
+      // takes the person straight to the right account (another one stays a click away).
       loginHint: grant.mailbox.signInAs ?? grant.address,
-      prompt: 'select_account',
     });
     const opened = options.mode === 'browser' && options.openBrowser ? await options.openBrowser(url) : false;
     options.say(
@@ -114,6 +148,7 @@ async function authorizationCode(
     const error = params.get('error');
     if (error) {
       const aadsts = aadstsCodeOf(params.get('error_description') ?? '');
+      if (aadsts === 65004) throw consentDeclined(grant);
       const explanation =
         aadsts === undefined ? undefined : explainAadsts(aadsts, { clientId: grant.app.clientId, tenant: grant.app.tenant, mailbox: grant.address });
       throw new TokenError(
@@ -166,7 +201,8 @@ export async function login(loaded: LoadedConfig, store: TokenStore, address: st
     else if (options.mode === 'device' || grant.mailbox.grant === 'device_code') ({ result, msalCache } = await deviceCode(loaded, grant, options));
     else ({ result, msalCache } = await authorizationCode(loaded, grant, options));
   } catch (err) {
-    if (err instanceof TokenError) throw err;
+    if (err instanceof TokenError || err instanceof LoginError) throw err;
+    if (isDeclined(err)) throw consentDeclined(grant);
     const failure = await classifyFailure(err, {
       clientId: grant.app.clientId,
       tenant: grant.app.tenant,

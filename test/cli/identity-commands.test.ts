@@ -43,6 +43,39 @@ function cli(args: string[], onStderr?: (text: string) => void): Promise<Run> {
   });
 }
 
+/**
+ * Runs the CLI with a standard input the test writes to when it likes (a pasted address):
+ * `onStderr` sees stderr as it comes, with a function that writes a line to the CLI's stdin.
+ */
+function cliTyping(args: string[], onStderr: (text: string, type: (line: string) => void) => void): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DISPLAY: '', WAYLAND_DISPLAY: '' } });
+    let stdout = '';
+    let stderr = '';
+    const type = (line: string) => child.stdin.write(`${line}\n`);
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      onStderr(stderr, type);
+    });
+    child.on('close', (code) => {
+      allStderr.push(stderr);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The sign-in URL a `login --no-browser` printed, once. */
+function signInUrlOnce(): (text: string) => string | undefined {
+  let seen = false;
+  return (text) => {
+    const url = /(https:\/\/localhost:\d+\/\S+\/authorize\?\S+)/.exec(text)?.[1];
+    if (!url || seen) return undefined;
+    seen = true;
+    return url;
+  };
+}
+
 describe('mailbridge login, token, accounts, logout (against the emulator)', () => {
   let emu: TestEmulator;
   let cfg: TestConfig;
@@ -168,5 +201,63 @@ describe('mailbridge login, token, accounts, logout (against the emulator)', () 
     const missing = await cli(['accounts', '--config', `${cfg.dir}/absent.json`]);
     assert.equal(missing.code, 3);
     assert.match(missing.stderr, /there is no such file; create one with `mailbridge init`/);
+  });
+});
+
+describe('mailbridge login: declined consent, a foreign answer, login_hint (issue 12)', () => {
+  let emu: TestEmulator;
+  let cfg: TestConfig;
+  before(async () => {
+    emu = await startTestEmulator();
+    cfg = await writeTestConfig(emu);
+  });
+  after(async () => {
+    await emu.close();
+  });
+  const password = (upn: string) => userByUpn(emu, upn).password;
+  const statusOf = async (mailbox: string) =>
+    (JSON.parse((await cli(['accounts', '--config', cfg.file, '--json'])).stdout) as { mailbox: string; status: string }[]).find((r) => r.mailbox === mailbox)
+      ?.status;
+
+  it('consent declined on the sign-in page (authorization code): plain words, exit 1 (cancelled), nothing stored; login_hint sent', async () => {
+    const urlOf = signInUrlOnce();
+    let hint: string | null = null;
+    const run = await cli(['login', 'alice@contoso.com', '--config', cfg.file, '--no-browser'], (text) => {
+      const url = urlOf(text);
+      if (!url) return;
+      hint = new URL(url).searchParams.get('login_hint');
+      void signIn(url, { caPem: emu.caPem, username: 'alice@contoso.com', password: password('alice@contoso.com'), consent: 'cancel' }).then((landed) =>
+        get(landed.toString(), (res) => res.resume()),
+      );
+    });
+    assert.equal(hint, 'alice@contoso.com', 'the authorization request names the mailbox (login_hint)');
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /consent was declined on the sign-in page; nothing was stored/);
+    assert.doesNotMatch(run.stderr, /post_request_failed|access_denied/);
+    assert.equal(await statusOf('alice@contoso.com'), 'not signed in');
+  });
+
+  it('consent declined on the device code page: the same plain words, exit 1', async () => {
+    let started = false;
+    const run = await cli(['login', 'bob@contoso.com', '--config', cfg.file], (text) => {
+      const m = /open the page (\S+) and enter the code (\S+) to authenticate/.exec(text);
+      if (!m || started) return;
+      started = true;
+      void completeDeviceCode(m[1]!, m[2]!, { caPem: emu.caPem, username: 'bob@contoso.com', password: password('bob@contoso.com'), consent: 'cancel' });
+    });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /consent was declined on the sign-in page; nothing was stored/);
+    assert.doesNotMatch(run.stderr, /post_request_failed|authorization_declined/);
+    assert.equal(await statusOf('bob@contoso.com'), 'not signed in');
+  });
+
+  it('an answer from another sign-in (state mismatch) is refused in plain words, exit 1, nothing stored', async () => {
+    const urlOf = signInUrlOnce();
+    const run = await cliTyping(['login', 'alice@contoso.com', '--config', cfg.file, '--no-browser'], (text, type) => {
+      if (urlOf(text)) type('http://localhost:1/?code=someone-elses-code&state=not-this-login');
+    });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /the address pasted \(or the browser's answer\) belongs to another sign-in \(its state does not match\); nothing was stored/);
+    assert.equal(await statusOf('alice@contoso.com'), 'not signed in');
   });
 });
