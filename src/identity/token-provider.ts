@@ -148,6 +148,9 @@ export class TokenProvider {
   #takeStored(record: GrantRecord | undefined, protocol: Protocol, key: string): boolean {
     const stored = record?.secrets.accessTokens[protocol];
     if (!stored || !this.#fresh(stored) || this.#rejected.has(stored.token)) return false;
+    // A grant whose last real attempt failed hands out no cached token: a refresh is tried instead,
+    // so the status always says what the last attempt found (ok again once the cause is gone).
+    if (record?.meta.status === 'needs_sign_in' || record?.meta.status === 'broken_configuration') return false;
     this.#memory.set(key, stored);
     return true;
   }
@@ -277,6 +280,9 @@ export class TokenProvider {
   }
 
   async #markFailed(grant: ResolvedGrant, status: GrantStatus, reason: string, aadsts: number | undefined, record: GrantRecord | undefined): Promise<void> {
+    // Tokens this process remembers for the grant are not served any more either (a long-running proxy).
+    const prefix = `${grant.address.toLowerCase()}\u0000`;
+    for (const key of this.#memory.keys()) if (key.startsWith(prefix)) this.#memory.delete(key);
     const meta: GrantMeta = { ...(record?.meta ?? this.#newMeta(grant)), status, reason, ...(aadsts !== undefined ? { aadsts } : {}) };
     await this.#save(grant, meta, record?.secrets ?? { accessTokens: {} }, record);
     this.#statusChanged(grant, record?.meta.status ?? 'unknown', meta);
