@@ -22,8 +22,14 @@ export interface ImapContext {
 export interface OpenImapOptions {
   /** imapflow's logger; off unless given (imapflow's default writes to stdout). */
   logger?: Logger | false;
-  /** Limit for the TCP/TLS connect, the greeting and the whole login (default 30 s). */
+  /** Limit for each step of opening: the TCP/TLS connect, the greeting, then the login (default 30 s each). */
   timeoutMs?: number;
+  /**
+   * How long the server may stay silent while a command waits for its answer (SELECT, SEARCH,
+   * FETCH, ...) before it is given up as a timeout naming the command (default 60 s; imapflow's
+   * socketTimeout).
+   */
+  commandTimeoutMs?: number;
   /** Pause before the second login after a refused token (default 250 ms). */
   retryPauseMs?: number;
   /** Passed to imapflow: how long after the last command IDLE starts (default imapflow's 15 s). */
@@ -96,7 +102,25 @@ interface ImapFlowFailure {
   serverResponseCode?: string;
 }
 
-const TIMEOUT_CODES = new Set(['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT', 'ETIMEOUT', 'ETIMEDOUT']);
+/** The step of opening a session that each of imapflow's (and attempt()'s) timeout codes stands for. */
+const TIMEOUT_STEPS: Record<string, string> = {
+  CONNECT_TIMEOUT: 'the connection (TCP and TLS)',
+  ETIMEDOUT: 'the connection (TCP and TLS)',
+  GREETING_TIMEOUT: 'the greeting',
+  UPGRADE_TIMEOUT: 'STARTTLS',
+  // imapflow's socketTimeout during the login's commands, and attempt()'s deadline for the login.
+  ETIMEOUT: 'the login (CAPABILITY, AUTHENTICATE)',
+  LOGIN_TIMEOUT: 'the login (CAPABILITY, AUTHENTICATE)',
+};
+
+/** How long a command's answer may stay out by default. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
+
+/** Seconds as people write them: 0.4 s, 30 s. */
+export function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -112,7 +136,14 @@ const CONNECTION_CODES = new Set([
 ]);
 
 /** The failure of one login attempt, named; `tokenRefused` says whether a new token might help. */
-function classify(err: unknown, mailbox: string, endpoint: MailEndpoint, token: string): { error: ImapError; tokenRefused: boolean } {
+function classify(
+  err: unknown,
+  mailbox: string,
+  endpoint: MailEndpoint,
+  token: string,
+  timeoutMs: number,
+  commandTimeoutMs: number,
+): { error: ImapError; tokenRefused: boolean } {
   if (err instanceof ImapError) return { error: err, tokenRefused: false };
   const e = (err ?? {}) as ImapFlowFailure;
   const where = `${endpoint.host}:${endpoint.port}`;
@@ -152,7 +183,19 @@ function classify(err: unknown, mailbox: string, endpoint: MailEndpoint, token: 
   if (e.tlsFailed || /CERT|SIGNATURE|SSL|TLS|ALTNAME/.test(e.code ?? '')) {
     return { error: make('tls', `TLS with ${where} failed: ${detail}`), tokenRefused: false };
   }
-  if (TIMEOUT_CODES.has(e.code ?? '')) return { error: make('timeout', `${where} did not answer in time (${detail})`), tokenRefused: false };
+  const step = TIMEOUT_STEPS[e.code ?? ''];
+  if (step) {
+    // The login's deadline is three steps' worth (connect, greeting, login); a silent command gets commandTimeoutMs.
+    const waited =
+      e.code === 'LOGIN_TIMEOUT'
+        ? 3 * timeoutMs
+        : e.code === 'ETIMEOUT'
+          ? commandTimeoutMs
+          : e.code === 'GREETING_TIMEOUT'
+            ? Math.min(timeoutMs, commandTimeoutMs)
+            : timeoutMs;
+    return { error: make('timeout', `${where} did not answer ${step} within ${seconds(waited)}`), tokenRefused: false };
+  }
   if (CONNECTION_CODES.has(e.code ?? '')) return { error: make('unreachable', `cannot talk to ${where}: ${detail}`), tokenRefused: false };
   return {
     error: make('protocol', `IMAP with ${where} failed: ${detail}${response && !detail.includes(response) ? ` ("${response}")` : ''}`),
@@ -175,6 +218,8 @@ async function attempt(address: string, endpoint: MailEndpoint, tls: ConnectionO
     clientInfo: { name: 'mailbridge' },
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
+    // A command whose answer stays out this long fails with ETIMEOUT (source.ts names the command).
+    socketTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
     ...(options.autoIdleDelayMs !== undefined ? { autoIdleDelay: options.autoIdleDelayMs } : {}),
     ...(options.maxIdleTimeMs !== undefined ? { maxIdleTime: options.maxIdleTimeMs } : {}),
   });
@@ -183,15 +228,21 @@ async function attempt(address: string, endpoint: MailEndpoint, tls: ConnectionO
   client.on('error', () => {});
   let timer: NodeJS.Timeout | undefined;
   try {
+    // The connect and the greeting have imapflow's own timers; this one bounds the login after them.
+    const deadlineMs = 3 * timeoutMs;
     await Promise.race([
       client.connect(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error(`no login within ${timeoutMs} ms`), { code: 'ETIMEOUT' })), timeoutMs);
+        timer = setTimeout(() => reject(Object.assign(new Error(`no login within ${deadlineMs} ms`), { code: 'LOGIN_TIMEOUT' })), deadlineMs);
       }),
     ]);
     return client;
   } catch (err) {
     client.close();
+    // imapflow's socketTimeout can fire before its greeting timer: a silence before the greeting is the greeting's.
+    const greeted = (client as unknown as { greeting?: unknown }).greeting !== undefined;
+    if ((err as { code?: unknown } | undefined)?.code === 'ETIMEOUT' && !greeted)
+      throw Object.assign(new Error('no greeting'), { code: 'GREETING_TIMEOUT', cause: err });
     throw err;
   } finally {
     clearTimeout(timer);
@@ -216,7 +267,7 @@ export async function connectImap(ctx: ImapContext, mailbox: string, options: Op
   try {
     return { client: await attempt(grant.address, endpoint, tls, token, options), tokenExpiresAt: tokenExpiry(token) };
   } catch (err) {
-    const first = classify(err, grant.address, endpoint, token);
+    const first = classify(err, grant.address, endpoint, token, options.timeoutMs ?? 30_000, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     if (!first.tokenRefused) throw first.error;
   }
   // Refused: the token may have been revoked or expired early. One refresh and one more try.
@@ -226,7 +277,7 @@ export async function connectImap(ctx: ImapContext, mailbox: string, options: Op
   try {
     return { client: await attempt(grant.address, endpoint, tls, token, options), tokenExpiresAt: tokenExpiry(token) };
   } catch (err) {
-    const second = classify(err, grant.address, endpoint, token);
+    const second = classify(err, grant.address, endpoint, token, options.timeoutMs ?? 30_000, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     if (second.tokenRefused) {
       throw new ImapError(
         'auth_rejected',

@@ -11,14 +11,15 @@ import { TokenError } from '../identity/token-errors.ts';
 import { TransportError } from '../transport/errors.ts';
 import { isKnown } from '../transport/known.ts';
 import type { DoneAction, ListNewOptions, MailContext, MailSource, NewMessages, WatchOptions } from '../transport/types.ts';
-import { openImap, type OpenImapOptions } from './connect.ts';
+import { resolveGrant } from '../identity/grants.ts';
+import { DEFAULT_COMMAND_TIMEOUT_MS, ImapError, openImap, seconds, type OpenImapOptions } from './connect.ts';
 import { ImapWatcher, type ImapWatcherOptions } from './watcher.ts';
 
 export interface ImapSourceOptions {
   /** The folder to read (default INBOX). */
   folder?: string;
   /** Passed to openImap, for this source's session and the watcher's. */
-  connect?: Pick<OpenImapOptions, 'logger' | 'timeoutMs' | 'retryPauseMs'>;
+  connect?: Pick<OpenImapOptions, 'logger' | 'timeoutMs' | 'commandTimeoutMs' | 'retryPauseMs'>;
   /** Passed to the ImapWatcher that watch() runs (clock, renewal, backoff). */
   watcher?: Omit<ImapWatcherOptions, 'folder' | 'lastUid' | 'connect'>;
 }
@@ -34,6 +35,8 @@ export class ImapSource implements MailSource {
   readonly #client: ImapFlow;
   /** The folder's UIDVALIDITY at the latest SELECT. */
   #uidValidity: string;
+  /** Set when imapflow gave up on a silent server (socketTimeout): the failing command is then named as timed out. */
+  #timedOut = false;
 
   private constructor(ctx: MailContext, mailbox: string, client: ImapFlow, folder: string, uidValidity: string, options: ImapSourceOptions) {
     this.#ctx = ctx;
@@ -42,18 +45,28 @@ export class ImapSource implements MailSource {
     this.folder = folder;
     this.#uidValidity = uidValidity;
     this.#options = options;
+    client.on('error', (err: { code?: string }) => {
+      if (err?.code === 'ETIMEOUT') this.#timedOut = true;
+    });
   }
 
   /** Logs in and selects the folder. */
   static async open(ctx: MailContext, mailbox: string, options: ImapSourceOptions = {}): Promise<ImapSource> {
     const folder = options.folder ?? 'INBOX';
     const client = await openImap(ctx, mailbox, options.connect ?? {});
+    let timedOut = false;
+    const onError = (err: { code?: string }) => {
+      if (err?.code === 'ETIMEOUT') timedOut = true;
+    };
+    client.on('error', onError);
     try {
       const box = await client.mailboxOpen(folder);
       return new ImapSource(ctx, mailbox, client, folder, String(box.uidValidity), options);
     } catch (err) {
       await logout(client);
-      throw err;
+      throw stepFailure(ctx, mailbox, options, `SELECT ${folder}`, err, timedOut);
+    } finally {
+      client.off('error', onError);
     }
   }
 
@@ -69,7 +82,7 @@ export class ImapSource implements MailSource {
     const uidValidity = this.#uidValidity;
     const reset = since !== undefined && since.uidValidity !== uidValidity;
     const after = since !== undefined && !reset ? since.lastUid : 0;
-    const found = (await this.#client.search(after > 0 ? { uid: `${after + 1}:*` } : { all: true }, { uid: true })) || [];
+    const found = (await this.#step('UID SEARCH', () => this.#client.search(after > 0 ? { uid: `${after + 1}:*` } : { all: true }, { uid: true }))) || [];
     // `N:*` also matches the highest UID when it is below N: keep only what is really newer.
     const uids = found.filter((uid) => uid > after).sort((a, b) => a - b);
     const lastUid = uids.reduce((max, uid) => Math.max(max, uid), after);
@@ -83,7 +96,8 @@ export class ImapSource implements MailSource {
   async read(id: string): Promise<Readable> {
     const uid = this.#uidOf(id);
     await this.#ensureSelected();
-    const { content } = await this.#client.download(String(uid), undefined, { uid: true });
+    const step = `UID FETCH ${uid}`;
+    const { content } = await this.#step(step, () => this.#client.download(String(uid), undefined, { uid: true }));
     if (!content) throw new TransportError('unknown_message', `the server sent no content for message UID ${uid} of ${this.folder}`);
     return content;
   }
@@ -99,12 +113,13 @@ export class ImapSource implements MailSource {
     await this.#select();
     const uids = ids.map((id) => this.#uidOf(id));
     const client = this.#client;
-    const done =
+    const done: unknown = await this.#step<unknown>(action.kind === 'delete' ? 'UID STORE/EXPUNGE' : action.kind === 'flag' ? 'UID STORE' : 'UID MOVE', () =>
       action.kind === 'delete'
-        ? await client.messageDelete(uids, { uid: true })
+        ? client.messageDelete(uids, { uid: true })
         : action.kind === 'flag'
-          ? await client.messageFlagsAdd(uids, [action.flag], { uid: true })
-          : await client.messageMove(uids, action.folder, { uid: true });
+          ? client.messageFlagsAdd(uids, [action.flag], { uid: true })
+          : client.messageMove(uids, action.folder, { uid: true }),
+    );
     if (done === false || done === undefined) {
       // imapflow leaves out flags the folder's PERMANENTFLAGS do not allow (Exchange takes no keywords).
       const hint = action.kind === 'flag' ? ` (is ${action.flag} among the folder's permanent flags?)` : '';
@@ -161,8 +176,17 @@ export class ImapSource implements MailSource {
 
   /** SELECT the folder (again), noting its UIDVALIDITY now. */
   async #select(): Promise<void> {
-    const box = await this.#client.mailboxOpen(this.folder);
+    const box = await this.#step(`SELECT ${this.folder}`, () => this.#client.mailboxOpen(this.folder));
     this.#uidValidity = String(box.uidValidity);
+  }
+
+  /** Runs one command; a server that stayed silent past commandTimeoutMs becomes an ImapError 'timeout' naming it. */
+  async #step<T>(step: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw stepFailure(this.#ctx, this.mailbox, this.#options, step, err, this.#timedOut);
+    }
   }
 
   async #ensureSelected(): Promise<void> {
@@ -181,6 +205,17 @@ export class ImapSource implements MailSource {
     }
     return Number(match[2]);
   }
+}
+
+/** A command's failure: a timeout naming the command and the host when the server stayed silent, else as it was. */
+function stepFailure(ctx: MailContext, mailbox: string, options: ImapSourceOptions, step: string, err: unknown, timedOut: boolean): unknown {
+  if (err instanceof ImapError || err instanceof TokenError) return err;
+  if (!timedOut && (err as { code?: unknown } | undefined)?.code !== 'ETIMEOUT') return err;
+  const endpoint = resolveGrant(ctx.loaded, mailbox).cloud.imap;
+  const waited = options.connect?.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  return new ImapError('timeout', mailbox, endpoint, `${mailbox}: ${endpoint.host}:${endpoint.port} did not answer ${step} within ${seconds(waited)}`, {
+    cause: err,
+  });
 }
 
 function pick(connect: NonNullable<ImapSourceOptions['connect']>): Pick<OpenImapOptions, 'logger' | 'timeoutMs'> {
