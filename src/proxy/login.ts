@@ -40,10 +40,29 @@ export interface LoginFacts {
   attempts?: number;
 }
 
-/** One line, no control characters: server words go into a client reply. */
+/** One printable ASCII line: server words go into a client reply (SMTP, POP3 and IMAP replies are ASCII). */
 function oneLine(text: string, max = 300): string {
-  const flat = text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
+  const flat = text
+    .normalize('NFKD')
+    .replace(/[\u2026]/g, '...')
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+  return shorten(flat, max);
+}
+
+/** `text` at most `max` characters, cut between words and marked with "...". */
+function shorten(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const room = text.slice(0, max - 3);
+  const space = room.lastIndexOf(' ');
+  return `${(space > max / 2 ? room.slice(0, space) : room).trimEnd()}...`;
+}
+
+/** A refusal: what happened, the server's words (shortened if need be), and the advice, never cut. */
+function refusal(what: string, serverWords: string | undefined, advice: string): string {
+  const words = serverWords === undefined || serverWords === '' ? '' : ` (${oneLine(serverWords, 160)})`;
+  return `${oneLine(what, 200)}${words}; ${advice}`;
 }
 
 export async function proxyLogin(
@@ -110,7 +129,22 @@ export async function proxyLogin(
       facts.detail = oneLine(e.message);
       if (err instanceof UpstreamError && err.code === 'auth_rejected') {
         return unavailable(
-          `${target.endpoint.host} refused mailbridge's token for ${auth.mailbox}${err.reply ? ` (${oneLine(err.reply, 200)})` : ''}; an administrator should run: mailbridge verify ${auth.mailbox}`,
+          refusal(
+            `${target.endpoint.host} refused mailbridge's token for ${auth.mailbox}`,
+            err.reply,
+            `an administrator should run: mailbridge verify ${auth.mailbox}`,
+          ),
+        );
+      }
+      if (err instanceof UpstreamError && err.code === 'not_connected') {
+        // IMAP disabled for the mailbox, no permission on it, no licence: the token was fine.
+        facts.outcome = 'upstream_not_connected';
+        return unavailable(
+          refusal(
+            `${target.endpoint.host} accepted mailbridge's token for ${auth.mailbox} but cannot open the mailbox (IMAP disabled for it, or no permission on it)`,
+            err.reply,
+            `an administrator should run: mailbridge verify ${auth.mailbox}`,
+          ),
         );
       }
       return unavailable(
@@ -125,5 +159,6 @@ export async function proxyLogin(
 }
 
 function unavailable(text: string): LoginResult {
-  return { ok: false, failure: { kind: 'unavailable', text: oneLine(text) } };
+  // Built from oneLine() parts: ASCII already, and the advice at the end is never cut.
+  return { ok: false, failure: { kind: 'unavailable', text } };
 }

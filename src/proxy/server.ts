@@ -8,7 +8,7 @@ import type { TokenProvider } from '../identity/token-provider.ts';
 import { startLineServer, type LineSession, type RunningLineServer } from '../net/line-server.ts';
 import type { Logger, SessionAudit } from './audit.ts';
 import { FrontIo, printable } from './front/io.ts';
-import { IMAP_TOO_MANY_ERRORS, imapFront } from './front/imap.ts';
+import { afterLogin, IMAP_TOO_MANY_ERRORS, imapFront } from './front/imap.ts';
 import { POP3_TOO_MANY_ERRORS, pop3Front } from './front/pop3.ts';
 import { SMTP_TOO_MANY_ERRORS, smtpFront } from './front/smtp.ts';
 import type { Front } from './front/types.ts';
@@ -78,6 +78,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const upstreams = new UpstreamResolver(loaded);
   const loginDeps = { authenticator: options.authenticator, provider: options.provider, upstreams, timeoutMs: options.upstreamTimeoutMs ?? 30_000 };
   const smtpExtensions = new Map<string, string[]>();
+  /** IMAP capabilities after login, per upstream, as last seen (shown before login too). */
+  const imapCapabilities = new Map<string, string[]>();
   const live = new Set<LiveSession>();
   const name = hostname();
   let nextSession = 1;
@@ -133,10 +135,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
             ...(facts.attempts ? { loginAttempts: facts.attempts } : {}),
           });
           if (result.ok && listener.protocol === 'smtp' && facts.upstream) smtpExtensions.set(facts.upstream, withoutAuth(result.upstream.capabilities));
+          if (result.ok && listener.protocol === 'imap' && facts.upstream && result.upstream.capabilities.length > 0) {
+            imapCapabilities.set(facts.upstream, afterLogin(result.upstream.capabilities));
+          }
           transcript?.('S', `[login ${facts.outcome} ${facts.upstream ?? ''}${facts.attempts === 2 ? ' after a refused token was refreshed' : ''}]`);
           return result;
         },
         smtpExtensions: () => smtpExtensions.get(lastUpstreamKey(listener, smtpExtensions)) ?? SMTP_EXTENSIONS_BEFORE_FIRST_LOGIN,
+        imapCapabilities: () => imapCapabilities.get(lastUpstreamKey(listener, imapCapabilities)) ?? [],
       });
     } catch (err) {
       audit.result = 'error';

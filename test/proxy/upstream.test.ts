@@ -183,7 +183,8 @@ describe('proxy upstream login', () => {
         assertHandedOver(session);
         assert.match(session.greeting, /^\* OK The Microsoft Exchange IMAP4 service is ready\. \[[A-Za-z0-9+/]*=*\]$/);
         assert.equal(session.loginReply, 'OK AUTHENTICATE completed.');
-        assert.deepEqual(session.capabilities, [], 'Exchange states no capabilities with its OK');
+        // Exchange states none with its OK: they come from the CAPABILITY asked after it (issue 12 point 6).
+        assert.ok(session.capabilities.includes('IDLE') && session.capabilities.includes('MOVE'), session.capabilities.join(' '));
         assert.equal(session.leftover.length, 0);
         const relay = new Relay(session);
         try {
@@ -326,7 +327,7 @@ describe('proxy upstream login', () => {
   describe('scripted servers', () => {
     const target = (port: number): UpstreamTarget => ({ endpoint: { host: 'localhost', port, security: 'implicit' }, caPem: scriptCa, timeoutMs: TIMEOUT });
 
-    it('IMAP without SASL-IR: the two-step AUTHENTICATE; bytes sent with the OK come back as leftover, later ones over the socket', async () => {
+    it('IMAP without SASL-IR: the two-step AUTHENTICATE, then LIST; bytes sent with its OK come back as leftover, later ones over the socket', async () => {
       const server = await scripted(scriptCert, async (io) => {
         io.write('* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] scripted ready\r\n');
         const auth = await io.line();
@@ -334,8 +335,11 @@ describe('proxy upstream login', () => {
         assert.equal(auth, `${tag} AUTHENTICATE XOAUTH2`);
         io.write('+ \r\n');
         assert.deepEqual(parseXoauth2(await io.line()), { user: ALICE, token: 'scripted-token' });
-        // The login answer and more in one write: the proxy must relay what follows the OK.
-        io.write(`${tag} OK [CAPABILITY IMAP4rev1 IDLE MOVE] Logged in\r\n* 3 EXISTS\r\n* 1 RECENT\r\n* partial`);
+        io.write(`${tag} OK [CAPABILITY IMAP4rev1 IDLE MOVE] Logged in\r\n`);
+        // The check that the mailbox opens (issue 12 point 8): the capabilities were stated, so only LIST.
+        assert.equal(await io.line(), 'mb2 LIST "" ""');
+        // Its answer and more in one write: the proxy must relay what follows the OK.
+        io.write(`* LIST (\\Noselect) "/" ""\r\nmb2 OK LIST completed.\r\n* 3 EXISTS\r\n* 1 RECENT\r\n* partial`);
         assert.equal(await io.line(), 'x NOOP');
         io.write(' line\r\nx OK NOOP completed\r\n');
       });

@@ -13,8 +13,22 @@ const MAX_LITERAL = 4096;
 const MAX_COMMAND = 16 * 1024;
 const MAX_LITERALS = 4;
 
+/** The proxy's own capabilities before login, and what only applies before login (never passed on from the upstream). */
+const OWN = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'ID'];
+const LOGIN_ONLY = /^(AUTH=.*|SASL-IR|LOGINDISABLED|STARTTLS)$/i;
+
+/** The upstream's capabilities after login without those that no longer apply (logging in, TLS). */
+export function afterLogin(upstreamCapabilities: string[]): string[] {
+  return upstreamCapabilities.filter((c) => !LOGIN_ONLY.test(c));
+}
+
+/**
+ * Before login: the proxy's own, then what the upstream offered after its last login (IDLE, MOVE,
+ * UIDPLUS...) so that a client deciding from the greeting sees them, then how to log in here.
+ */
 function capabilities(ctx: FrontContext): string {
-  const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'ID'];
+  const caps = [...OWN];
+  for (const c of ctx.imapCapabilities()) if (!caps.some((o) => o.toUpperCase() === c.toUpperCase())) caps.push(c);
   if (ctx.startTls && !ctx.session.secure) caps.push('STARTTLS');
   caps.push(...(tlsRequired(ctx) ? ['LOGINDISABLED'] : ['AUTH=PLAIN']));
   return caps.join(' ');
@@ -65,9 +79,10 @@ function failureReply(tag: string, f: LoginFailure): string {
   return `${tag} NO [UNAVAILABLE] ${f.text}`;
 }
 
-/** The tagged OK for a login, with the upstream's capabilities when it stated them. */
+/** The tagged OK for a login, with the upstream's capabilities (fetchmail, for one, does not ask again). */
 function loginOk(tag: string, upstream: UpstreamSession): string {
-  const code = upstream.capabilities.length > 0 ? `[CAPABILITY ${upstream.capabilities.join(' ')}] ` : '';
+  const caps = afterLogin(upstream.capabilities);
+  const code = caps.length > 0 ? `[CAPABILITY ${caps.join(' ')}] ` : '';
   return `${tag} OK ${code}Logged in.`;
 }
 

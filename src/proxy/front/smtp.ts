@@ -9,9 +9,37 @@ import { startTlsCommand, tlsRequired, type FrontContext, type LoginFailure } fr
 
 export const SMTP_TOO_MANY_ERRORS = '421 4.7.0 Too many errors; closing the connection';
 
-function failureReply(f: LoginFailure): string {
-  if (f.kind === 'credentials') return '535 5.7.8 Authentication credentials invalid';
-  return `454 4.7.0 ${f.text}`;
+/** Text per reply line: well within SMTP's 512 bytes a line (RFC 5321 section 4.5.3.1.5), and readable. */
+const REPLY_TEXT_WIDTH = 200;
+
+/** The reply lines for a refused login; a long reason goes over several `454-` lines, cut between words. */
+function failureReply(f: LoginFailure): string[] {
+  if (f.kind === 'credentials') return ['535 5.7.8 Authentication credentials invalid'];
+  const parts = wrap(f.text, REPLY_TEXT_WIDTH);
+  return parts.map((part, i) => `454${i === parts.length - 1 ? ' ' : '-'}4.7.0 ${part}`);
+}
+
+/** Lines of at most `width` characters, broken at spaces (a longer word is split). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let current = '';
+  for (const word of text.split(' ')) {
+    for (let piece = word; piece !== '';) {
+      const room = current === '' ? width : width - current.length - 1;
+      if (piece.length <= room) {
+        current = current === '' ? piece : `${current} ${piece}`;
+        piece = '';
+      } else if (current !== '') {
+        lines.push(current);
+        current = '';
+      } else {
+        lines.push(piece.slice(0, width));
+        piece = piece.slice(width);
+      }
+    }
+  }
+  if (current !== '' || lines.length === 0) lines.push(current);
+  return lines;
 }
 
 export async function smtpFront(ctx: FrontContext): Promise<UpstreamSession | undefined> {
@@ -26,7 +54,9 @@ export async function smtpFront(ctx: FrontContext): Promise<UpstreamSession | un
       await io.say(/^235[ -]/.test(reply) ? reply : '235 2.7.0 Authentication successful');
       return result.upstream;
     }
-    await io.error(failureReply(result.failure));
+    const lines = failureReply(result.failure);
+    for (const line of lines.slice(0, -1)) await io.say(line);
+    await io.error(lines.at(-1)!);
     return undefined;
   };
 

@@ -25,6 +25,8 @@ export interface FrontContext {
   login(mailbox: string, password: string): Promise<LoginResult>;
   /** SMTP: the extensions to advertise (the upstream's, as last seen, without AUTH and STARTTLS). */
   smtpExtensions(): string[];
+  /** IMAP: the upstream's capabilities after its last login (without AUTH=, SASL-IR, STARTTLS, LOGINDISABLED), [] before the first. */
+  imapCapabilities(): string[];
 }
 
 /** Runs the pre-login dialog; the logged-in upstream, or undefined when the client left or failed. */

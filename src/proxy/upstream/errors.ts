@@ -13,6 +13,8 @@ export type UpstreamErrorCode =
   | 'tls'
   /** The server refused the token (the caller refreshes it and tries once more). */
   | 'auth_rejected'
+  /** The server accepted the token but cannot open the mailbox (IMAP: "User is authenticated but not connected"). */
+  | 'not_connected'
   /** The server said something a login does not allow (or refused something else than the token). */
   | 'protocol'
   /** No answer within timeoutMs (connect, handshake or a reply). */

@@ -179,6 +179,38 @@ export async function imapLogin(ctx: LoginContext): Promise<LoginResult> {
       throw new UpstreamError('protocol', `${where}: refused AUTHENTICATE XOAUTH2 before any credentials: ${auth.words}`, { reply: auth.words });
     throw new UpstreamError('auth_rejected', `${where}: refused the XOAUTH2 login for ${user}: ${auth.words}${detail}`, { reply: auth.words });
   }
-  const after = capabilitiesIn(auth.text) ?? auth.untagged.map(capabilitiesIn).find((c) => c !== undefined) ?? [];
+  const stated = capabilitiesIn(auth.text) ?? auth.untagged.map(capabilitiesIn).find((c) => c !== undefined);
+  const after = await checkMailboxOpens(imap, stated);
   return { greeting, capabilities: after, loginReply: auth.text };
+}
+
+/**
+ * Exchange accepts the token of a mailbox it then cannot open (IMAP disabled, no mailbox
+ * permission, no licence) and says so only to the next mailbox command ("BAD User is authenticated
+ * but not connected."), CAPABILITY and NOOP being answered in that state too. So after the login
+ * one round trip asks, pipelined, for the capabilities (when the login did not state them) and
+ * `LIST "" ""` (the hierarchy delimiter: no folder opened, nothing changed), and a refusal of the
+ * LIST is the login's failure. Returns the capabilities after login ([] when none were stated).
+ */
+async function checkMailboxOpens(imap: UpstreamImapSession, stated: string[] | undefined): Promise<string[]> {
+  const { where, user } = imap.ctx;
+  const capTag = stated ? undefined : imap.nextTag();
+  const listTag = imap.nextTag();
+  imap.send(`${capTag ? `${capTag} CAPABILITY\r\n` : ''}${listTag} LIST "" ""`);
+  let caps = stated ?? [];
+  if (capTag) {
+    const reply = await imap.tagged(capTag, 'the reply to CAPABILITY');
+    caps = reply.untagged.map(capabilitiesIn).find((c) => c !== undefined) ?? capabilitiesIn(reply.text) ?? [];
+  }
+  const list = await imap.tagged(listTag, 'the reply to LIST').catch((err: unknown) => {
+    // Exchange closes the connection right after its BAD; the BYE or the close says the same.
+    if (err instanceof UpstreamError && err.code === 'closed' && imap.bye !== undefined) {
+      throw new UpstreamError('not_connected', `${where}: accepted the token for ${user} but cannot open the mailbox: ${imap.bye}`, { reply: imap.bye });
+    }
+    throw err;
+  });
+  if (list.status !== 'OK') {
+    throw new UpstreamError('not_connected', `${where}: accepted the token for ${user} but cannot open the mailbox: ${list.words}`, { reply: list.words });
+  }
+  return caps;
 }
