@@ -51,7 +51,10 @@ async function generatedCertificate(dataDir: string, hosts: string[]): Promise<{
   const ips = new Set(['127.0.0.1', '::1', ...hosts.filter((h) => isIP(h) && h !== '0.0.0.0' && h !== '::')]);
   // Loaded only here (once per data folder): @peculiar/x509 and its ASN.1 stack weigh ~10 MB in every proxy otherwise.
   const { createSelfSignedCertificate } = await import('../tls/certificates.ts');
-  const made = await createSelfSignedCertificate({ commonName: 'mailbridge proxy', dnsNames: [...names], ipAddresses: [...ips], days: 3650 });
+  // The IPv4 addresses as DNS names too: fetchmail matches the host it was given against DNS names
+  // and the common name only, so `poll 127.0.0.1` would fail on the IP entry alone.
+  const ipv4AsNames = [...ips].filter((ip) => isIP(ip) === 4);
+  const made = await createSelfSignedCertificate({ commonName: 'mailbridge proxy', dnsNames: [...names, ...ipv4AsNames], ipAddresses: [...ips], days: 3650 });
   await files().mkdir(dir, { recursive: true, mode: 0o700 });
   await files().writeFile(keyFile, made.keyPem, { mode: 0o600 });
   await files().writeFile(certFile, made.certPem, { mode: 0o644 });
