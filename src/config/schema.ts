@@ -75,6 +75,8 @@ const proxySchema = z.object({
   idleTimeoutSeconds: z.number().int().positive().optional(),
   /** Time a client has to log in after connecting. */
   loginTimeoutSeconds: z.number().int().positive().default(60),
+  /** Connections not yet logged in from one client address: a flood from one address leaves room for others. */
+  maxPreLoginPerAddress: z.number().int().positive().default(50),
   /** On shutdown, how long open sessions may go on before they are cut. */
   shutdownGraceSeconds: z.number().int().min(0).default(30),
   /** Failed logins from one client address within the window before its logins are refused. */
@@ -117,6 +119,7 @@ export const configSchema = z.object({
     listeners: [],
     maxConnections: 1000,
     loginTimeoutSeconds: 60,
+    maxPreLoginPerAddress: 50,
     shutdownGraceSeconds: 30,
     failedLogins: { max: 10, windowSeconds: 300 },
   }),

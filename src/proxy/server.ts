@@ -28,6 +28,15 @@ const BUSY: Record<Protocol, string> = {
   pop: '-ERR [SYS/TEMP] Too many connections to the mailbridge proxy; try again later.',
   smtp: '421 4.3.2 Too many connections to the mailbridge proxy; try again later',
 };
+/** What a client address with too many connections not yet logged in hears. */
+const BUSY_ADDRESS: Record<Protocol, (address: string) => string> = {
+  imap: (a) => `* BYE Too many connections from ${a} not logged in; try again later.`,
+  pop: (a) => `-ERR [SYS/TEMP] Too many connections from ${a} not logged in; try again later.`,
+  smtp: (a) => `421 4.7.0 Too many connections from ${a} not logged in; try again later`,
+};
+/** Share of maxConnections past which a new or waiting client gets only SHORT_LOGIN_SECONDS to log in. */
+const NEARLY_FULL = 0.9;
+const SHORT_LOGIN_SECONDS = 10;
 const BYE: Record<Protocol, string> = {
   imap: '* BYE mailbridge proxy: connection closed.',
   pop: '-ERR mailbridge proxy: connection closed.',
@@ -69,6 +78,15 @@ interface LiveSession {
   session: LineSession;
   protocol: Protocol;
   relay?: Relay;
+  /** Set until the session has logged in or left. */
+  waiting?: WaitingLogin | undefined;
+}
+
+interface WaitingLogin {
+  timer: NodeJS.Timeout;
+  /** performance.now() at which the login time is up. */
+  deadline: number;
+  timeUp: () => void;
 }
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
@@ -82,7 +100,21 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const imapCapabilities = new Map<string, string[]>();
   const live = new Set<LiveSession>();
   const name = hostname();
+  /** Sessions not yet logged in, per client address. */
+  const preLogin = new Map<string, number>();
   let nextSession = 1;
+
+  /** Nearly full: every client still to log in gets at most SHORT_LOGIN_SECONDS from now. */
+  const shortenWaitingLogins = () => {
+    const latest = performance.now() + SHORT_LOGIN_SECONDS * 1000;
+    for (const s of live) {
+      const w = s.waiting;
+      if (!w || w.deadline <= latest) continue;
+      clearTimeout(w.timer);
+      w.deadline = latest;
+      w.timer = setTimeout(w.timeUp, SHORT_LOGIN_SECONDS * 1000);
+    }
+  };
   let stopping = false;
 
   const runSession = async (listener: ResolvedListener, label: string, session: LineSession): Promise<void> => {
@@ -105,17 +137,30 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       logger.info({ ...audit, durationMs: Math.round(performance.now() - started) }, 'proxy session');
       return;
     }
+    const address = session.remoteAddress;
+    if ((preLogin.get(address) ?? 0) >= settings.maxPreLoginPerAddress) {
+      audit.result = 'busy_address';
+      await session.write(`${BUSY_ADDRESS[listener.protocol](printable(address, 64))}\r\n`);
+      logger.info({ ...audit, durationMs: Math.round(performance.now() - started) }, 'proxy session');
+      return;
+    }
+    preLogin.set(address, (preLogin.get(address) ?? 0) + 1);
     live.add(me);
     const transcript = options.debug
       ? (direction: 'C' | 'S', line: string) =>
           logger.debug({ session: id, [direction === 'C' ? 'client' : 'proxy']: direction === 'S' ? printable(line) : line }, 'transcript')
       : undefined;
     const io = new FrontIo(session, transcript, TOO_MANY_ERRORS[listener.protocol]);
-    // A client that never logs in is let go after loginTimeoutSeconds.
-    const loginTimer = setTimeout(() => {
+    // A client that never logs in is let go after loginTimeoutSeconds, or sooner when the proxy is nearly full.
+    const timeUp = () => {
       audit.result = 'login_timeout';
       void session.write(`${BYE[listener.protocol]}\r\n`).then(() => session.destroy());
-    }, settings.loginTimeoutSeconds * 1000);
+    };
+    const nearlyFull = () => live.size >= Math.max(1, Math.floor(settings.maxConnections * NEARLY_FULL));
+    const loginSeconds = nearlyFull() ? Math.min(settings.loginTimeoutSeconds, SHORT_LOGIN_SECONDS) : settings.loginTimeoutSeconds;
+    const waiting: WaitingLogin = { timer: setTimeout(timeUp, loginSeconds * 1000), deadline: performance.now() + loginSeconds * 1000, timeUp };
+    me.waiting = waiting;
+    if (nearlyFull()) shortenWaitingLogins();
     let upstream: UpstreamSession | undefined;
     try {
       const facts: LoginFacts = {};
@@ -148,7 +193,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       audit.result = 'error';
       audit.detail = (err as Error).message;
     } finally {
-      clearTimeout(loginTimer);
+      clearTimeout(waiting.timer);
+      me.waiting = undefined;
+      const left = (preLogin.get(address) ?? 1) - 1;
+      if (left > 0) preLogin.set(address, left);
+      else preLogin.delete(address);
     }
     try {
       if (upstream && !session.closed) {

@@ -163,7 +163,6 @@ describe('proxy sharp edges (issue 12)', () => {
     try {
       assert.equal(flood.length, 8, `admitted from one address: ${flood.length}`);
       assert.match(busy[0]!, /^-ERR \[SYS\/TEMP\] Too many connections from 127\.0\.0\.3/);
-      assert.ok(proxy.running.sessionCount <= 8, String(proxy.running.sessionCount));
 
       const good = await LineClient.connect({ port: proxy.port('pop'), localAddress: '127.0.0.2' });
       assert.match((await good.line())!, /^\+OK/);
