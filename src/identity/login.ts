@@ -58,11 +58,15 @@ export interface LoginOptions {
 const SUCCESS_PAGE = '<!doctype html><meta charset="utf-8"><title>mailbridge</title><p>Signed in. You can close this window and go back to mailbridge.</p>';
 
 /** Resolves with the redirect's query once the browser comes back (or the person pastes it). */
-function awaitRedirect(server: Server, expectedState: string, options: LoginOptions, timeoutMs: number): Promise<URLSearchParams> {
+function awaitRedirect(server: Server | undefined, expectedState: string, options: LoginOptions, timeoutMs: number): Promise<URLSearchParams> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new TokenError('unavailable', '', `no sign-in came back within ${timeoutMs / 60_000} minutes`)), timeoutMs);
     let paste: ReturnType<typeof createInterface> | undefined;
+    let finished = false;
     const finish = (result: URLSearchParams | Error) => {
+      // Once: closing the paste reader below emits its 'close', which must not count as input ending.
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       paste?.close();
       if (result instanceof Error) reject(result);
@@ -82,7 +86,7 @@ function awaitRedirect(server: Server, expectedState: string, options: LoginOpti
       finish(params);
       return true;
     };
-    server.on('request', (req, res) => {
+    server?.on('request', (req, res) => {
       const params = new URL(req.url ?? '/', 'http://localhost').searchParams;
       const done = accept(params);
       res.writeHead(done ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' }).end(done ? SUCCESS_PAGE : '');
@@ -95,9 +99,20 @@ function awaitRedirect(server: Server, expectedState: string, options: LoginOpti
         try {
           if (!accept(new URL(text).searchParams)) options.say('That URL has no code in it; paste the whole address the browser ended on.');
         } catch {
-          options.say('That is not a URL; paste the whole address the browser ended on (it starts with http://localhost).');
+          options.say('That is not a URL; paste the whole address the browser ended on, from its address bar.');
         }
       });
+      // Without a listener the pasted address is the only way back: input that ends ends the wait.
+      if (!server) {
+        paste.on('close', () =>
+          finish(
+            new LoginError(
+              'cancelled',
+              'standard input ended before the address the browser ended on was pasted; nothing was stored. Run `mailbridge login` in a terminal and paste it when asked',
+            ),
+          ),
+        );
+      }
     }
   });
 }
@@ -119,11 +134,21 @@ async function authorizationCode(
 ): Promise<{ result: AuthenticationResult; msalCache: string }> {
   const app = await msalApp(loaded, grant.appName, grant.app, grant.cloud);
   const scopes = signInScopes(grant.cloud, grant.mailbox);
-  const { server, port } = await listenLoopback();
+  // A web app (a credential and its own redirect URI, as init's web-app scenario writes) signs in
+  // at exactly that URI, which mailbridge does not serve: the person pastes where the browser ended.
+  const webRedirect = grant.app.redirectUri !== undefined && (grant.app.clientSecret !== undefined || grant.app.certificate !== undefined);
+  if (webRedirect && !options.paste)
+    throw new TokenError(
+      'broken_configuration',
+      grant.address,
+      `${grant.appName} signs in at ${grant.app.redirectUri}: the address the browser ends on must be pasted`,
+    );
+  const { server, port } = webRedirect ? { server: undefined, port: 0 } : await listenLoopback();
   try {
     // Entra ignores the port of a loopback redirect URI, so any free port matches `http://localhost`.
-    const redirectUri =
-      grant.app.redirectUri && new URL(grant.app.redirectUri).hostname === 'localhost'
+    const redirectUri = webRedirect
+      ? grant.app.redirectUri!
+      : grant.app.redirectUri && new URL(grant.app.redirectUri).hostname === 'localhost'
         ? Object.assign(new URL(grant.app.redirectUri), { port: String(port) }).toString()
         : `http://localhost:${port}`;
     const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
@@ -139,10 +164,13 @@ async function authorizationCode(
       loginHint: grant.mailbox.signInAs ?? grant.address,
     });
     const opened = options.mode === 'browser' && options.openBrowser ? await options.openBrowser(url) : false;
+    const who = grant.mailbox.signInAs ?? grant.address;
     options.say(
-      opened
-        ? `Sign in in the browser window that opened. If none did, open this URL:\n${url}`
-        : `Open this URL in a browser and sign in as ${grant.mailbox.signInAs ?? grant.address}:\n${url}\nWhen the browser ends on a page that does not load (on another machine), paste its address here.`,
+      webRedirect
+        ? `${opened ? `Sign in as ${who} in the browser window that opened. If none did, open this URL:` : `Open this URL in a browser and sign in as ${who}:`}\n${url}\nThe browser then goes to ${redirectUri} (the web app's address; the page may not load). Paste the whole address it ended on here, from the address bar:`
+        : opened
+          ? `Sign in in the browser window that opened. If none did, open this URL:\n${url}`
+          : `Open this URL in a browser and sign in as ${who}:\n${url}\nWhen the browser ends on a page that does not load (on another machine), paste its address here.`,
     );
     const params = await awaitRedirect(server, state, options, options.timeoutMs ?? 10 * 60_000);
     const error = params.get('error');
@@ -161,7 +189,7 @@ async function authorizationCode(
     const result = await app.acquireTokenByCode({ code: params.get('code')!, scopes, redirectUri, codeVerifier: verifier });
     return { result, msalCache: app.getTokenCache().serialize() };
   } finally {
-    server.close();
+    server?.close();
   }
 }
 

@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { get } from 'node:http';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
-import { startTestEmulator, userByUpn, type TestEmulator } from '../helpers/emulator.ts';
+import { appById, startTestEmulator, userByUpn, type TestEmulator } from '../helpers/emulator.ts';
+import { runCli } from '../helpers/cli.ts';
 import { completeDeviceCode, signIn } from '../helpers/browserless.ts';
 import { writeTestConfig, type TestConfig } from '../helpers/identity-config.ts';
 
@@ -204,7 +205,7 @@ describe('mailbridge login, token, accounts, logout (against the emulator)', () 
   });
 });
 
-describe('mailbridge login: declined consent, a foreign answer, login_hint (issue 12)', () => {
+describe('mailbridge login: declined consent, a foreign answer, login_hint, a web-app redirect URI (issue 12)', () => {
   let emu: TestEmulator;
   let cfg: TestConfig;
   before(async () => {
@@ -259,5 +260,47 @@ describe('mailbridge login: declined consent, a foreign answer, login_hint (issu
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /the address pasted \(or the browser's answer\) belongs to another sign-in \(its state does not match\); nothing was stored/);
     assert.equal(await statusOf('alice@contoso.com'), 'not signed in');
+  });
+
+  it('a web-app grant signs in at its configured redirect URI; the address the browser ended on is pasted', async () => {
+    // As init's web-app scenario writes it: the web app (a secret) with its registered redirect URI.
+    const web = await writeTestConfig(emu);
+    const raw = JSON.parse(await readFile(web.file, 'utf8')) as {
+      apps: Record<string, { redirectUri?: string; clientId: string }>;
+      mailboxes: Record<string, { app: string }>;
+    };
+    const redirectUri = appById(emu, raw.apps.web!.clientId).redirectUris.web[0]!;
+    raw.apps.web!.redirectUri = redirectUri;
+    raw.mailboxes['alice@contoso.com']!.app = 'web';
+    await writeFile(web.file, JSON.stringify(raw));
+    const urlOf = signInUrlOnce();
+    let sentRedirect: string | null = null;
+    const run = await cliTyping(['login', 'alice@contoso.com', '--config', web.file, '--no-browser'], (text, type) => {
+      const url = urlOf(text);
+      if (!url) return;
+      sentRedirect = new URL(url).searchParams.get('redirect_uri');
+      void signIn(url, { caPem: emu.caPem, username: 'alice@contoso.com', password: password('alice@contoso.com'), consent: 'accept' }).then(
+        (landed) => type(landed.href),
+        (err: Error) => type(`the sign-in failed: ${err.message}`),
+      );
+    });
+    assert.equal(sentRedirect, redirectUri, 'the authorization request carries the configured redirect URI');
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /paste/i);
+    assert.match(run.stderr, /Signed in: alice@contoso\.com as alice@contoso\.com/);
+    const token = await cli(['token', 'alice@contoso.com', '--config', web.file, '--protocol', 'imap']);
+    assert.equal(token.code, 0, token.stderr);
+    assert.equal(decodeJwt(token.stdout.trim()).appid ?? decodeJwt(token.stdout.trim()).azp, raw.apps.web!.clientId);
+  });
+
+  it('a web-app grant whose standard input ends before an address is pasted stops at once, nothing stored', async () => {
+    const web = await writeTestConfig(emu);
+    const raw = JSON.parse(await readFile(web.file, 'utf8')) as { apps: Record<string, { redirectUri?: string }>; mailboxes: Record<string, { app: string }> };
+    raw.apps.web!.redirectUri = 'https://localhost/auth/callback';
+    raw.mailboxes['bob@contoso.com'] = { ...raw.mailboxes['bob@contoso.com']!, app: 'web', grant: 'authorization_code' } as { app: string };
+    await writeFile(web.file, JSON.stringify(raw));
+    const run = await runCli(['login', 'bob@contoso.com', '--config', web.file, '--no-browser'], { stdin: '' });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /standard input ended before the address the browser ended on was pasted; nothing was stored/);
   });
 });
