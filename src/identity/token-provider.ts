@@ -10,6 +10,7 @@ import type { GrantMeta, GrantRecord, GrantSecrets, GrantStatus, TokenStore } fr
 import type { StatusChange } from './alerts.ts';
 import { resolveGrant, type ResolvedGrant } from './grants.ts';
 import type { MsalApp } from './msal-apps.ts';
+import { isMailbridgeError } from '../errors.ts';
 import { classifyFailure, TokenError } from './token-errors.ts';
 
 // Through getBuiltinModule: an ESM import of node:crypto also loads WebCrypto, on every `mailbridge token`.
@@ -187,13 +188,17 @@ export class TokenProvider {
         // Start the next attempt with a fresh msal-node application: no state of this failure carries over.
         this.#apps.delete(grant.appName);
         this.#appCacheHolds.delete(grant.appName);
-        if (err instanceof TokenError) throw err;
+        // A configuration problem (an unset secret variable, an unreadable certificate) is the
+        // configuration's, not the grant's: said as it is, and not recorded as the grant's status.
+        if (err instanceof TokenError || (isMailbridgeError(err) && err.code === 'config_invalid')) throw err;
         const failure = await classifyFailure(err, {
           clientId: grant.app.clientId,
           tenant: grant.app.tenant,
           appName: grant.appName,
           mailbox: grant.address,
           cloudPortal: grant.cloud.portal,
+          // The configured cloud's hosts, so a fix names the cloud in use (a national cloud, the emulator).
+          cloud: grant.cloud,
         });
         // Throttling asks for a pause (Retry-After); hammering would only prolong it.
         if (failure.transient && !failure.throttled && attempt < this.#retries) {

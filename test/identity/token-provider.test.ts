@@ -189,6 +189,8 @@ describe('token provider', () => {
       assert.equal(err.code, code);
       assert.equal(err.explanation?.code, aadsts);
       assert.match(err.message, fix);
+      // The configured cloud is the emulator: no fix may send the person to the real Microsoft.
+      assert.doesNotMatch(err.message, /microsoftonline\.com/, err.message);
       return true;
     });
     const meta = (await store.listMeta()).find((m) => m.mailbox === mailbox);
