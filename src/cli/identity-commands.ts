@@ -6,9 +6,8 @@ import { resolveGrant } from '../identity/grants.ts';
 import type { GrantMeta } from '../store/token-store.ts';
 import { EXIT } from './exit-codes.ts';
 import { openIdentity, runIdentityCommand } from './identity-context.ts';
+import { CONFIG_HELP } from './options.ts';
 import { runToken, type TokenFlags } from './token-fast-path.ts';
-
-const CONFIG_HELP = 'configuration file (default: $MAILBRIDGE_CONFIG or ~/.config/mailbridge/config.json)';
 
 /** Opens the system browser when there is one (a desktop session); false otherwise. */
 async function openBrowser(url: string): Promise<boolean> {

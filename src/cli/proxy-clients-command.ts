@@ -8,29 +8,7 @@ import { openProxyClientStore } from '../store/open-stores.ts';
 import { CLIENT_NAME, ProxyClientStoreError, type ProxyClientRecord, type ProxyClientStore } from '../store/proxy-client-store.ts';
 import { EXIT } from './exit-codes.ts';
 import { runIdentityCommand } from './identity-context.ts';
-
-const CONFIG_HELP = 'configuration file (default: $MAILBRIDGE_CONFIG or ~/.config/mailbridge/config.json)';
-
-const collect = (value: string, previous: string[] = []) => [
-  ...previous,
-  ...value
-    .split(',')
-    .map((v) => v.trim())
-    .filter(Boolean),
-];
-
-/** runIdentityCommand, plus the proxy client store's own errors (exit 6, like the token store's). */
-function run(name: string, body: () => Promise<number | void>): Promise<never> {
-  return runIdentityCommand(name, async () => {
-    try {
-      return await body();
-    } catch (err) {
-      if (!(err instanceof ProxyClientStoreError)) throw err;
-      process.stderr.write(`mailbridge ${name}: ${err.message}\n`);
-      return err.code === 'name_taken' || err.code === 'invalid_record' ? EXIT.failure : EXIT.store;
-    }
-  });
-}
+import { CONFIG_HELP, collect } from './options.ts';
 
 /** The configured store's proxy clients (beside the grants); without the key, which hashes do not need. */
 async function withStore<T>(loaded: LoadedConfig, body: (store: ProxyClientStore) => Promise<T>): Promise<T> {
@@ -61,7 +39,7 @@ export function registerProxyClientCommands(proxy: Command): void {
     .option('--config <file>', CONFIG_HELP)
     .option('--json', 'print { name, id, mailboxes, password } as JSON')
     .action((rawName: string, flags: { mailbox: string[]; config?: string; json?: boolean }) =>
-      run('proxy add-client', async () => {
+      runIdentityCommand('proxy add-client', async () => {
         const name = rawName.trim();
         if (!CLIENT_NAME.test(name)) {
           process.stderr.write(
@@ -132,7 +110,7 @@ export function registerProxyClientCommands(proxy: Command): void {
     .option('--config <file>', CONFIG_HELP)
     .option('--json', 'print JSON for scripts')
     .action((flags: { config?: string; json?: boolean }) =>
-      run('proxy clients', async () => {
+      runIdentityCommand('proxy clients', async () => {
         const loaded = await loadConfig(flags.config);
         const clients = await withStore(loaded, (store) => store.list());
         const rows = clients.map(publicView);
@@ -155,7 +133,7 @@ export function registerProxyClientCommands(proxy: Command): void {
     .argument('<name>', 'the name given to add-client')
     .option('--config <file>', CONFIG_HELP)
     .action((name: string, flags: { config?: string }) =>
-      run('proxy revoke-client', async () => {
+      runIdentityCommand('proxy revoke-client', async () => {
         const loaded = await loadConfig(flags.config);
         return withStore(loaded, async (store) => {
           const revoked = await store.revoke(name);

@@ -2,10 +2,9 @@
 // `proxy run` (the default) starts the configured listeners and prints one line per listener on
 // stdout; the app-password subcommands live in proxy-clients-command.ts.
 import type { Command } from 'commander';
+import { CONFIG_HELP } from './options.ts';
 import { registerProxyClientCommands } from './proxy-clients-command.ts';
 import { runProxy, type ProxyRunFlags } from './proxy-run.ts';
-
-const CONFIG_HELP = 'configuration file (default: $MAILBRIDGE_CONFIG or ~/.config/mailbridge/config.json)';
 
 export function registerProxyCommand(program: Command): void {
   const proxy = program

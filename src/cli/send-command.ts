@@ -11,6 +11,7 @@ import { openMailSender } from '../transport/open.ts';
 import { parseAddressList, recipientsOf, SendInputError, withoutBcc, type Recipients } from '../transport/recipients.ts';
 import { EXIT } from './exit-codes.ts';
 import { openIdentity, runIdentityCommand } from './identity-context.ts';
+import { CONFIG_HELP } from './options.ts';
 
 interface SendFlags {
   config?: string;
@@ -71,7 +72,7 @@ export function registerSendCommand(program: Command): void {
     .option('--html <file>', 'an HTML body (alongside --body), when no file is given')
     .option('--attach <file>', 'attach a file (repeat for more), when no file is given', collect)
     .option('--in-reply-to <message-id>', 'the Message-ID this message answers (sets In-Reply-To and References), when no file is given')
-    .option('--config <file>', 'configuration file (default: $MAILBRIDGE_CONFIG or ~/.config/mailbridge/config.json)')
+    .option('--config <file>', CONFIG_HELP)
     .action((mailbox: string, file: string | undefined, flags: SendFlags) =>
       runIdentityCommand('send', async () => {
         const composing = ['subject', 'body', 'html', 'attach', 'inReplyTo'].some((k) => flags[k as keyof SendFlags] !== undefined);

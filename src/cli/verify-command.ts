@@ -10,8 +10,7 @@ import { renderJson, renderJsonError, renderText } from '../verify/render.ts';
 import { verifyMailbox } from '../verify/run.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { openIdentity, runIdentityCommand } from './identity-context.ts';
-
-const CONFIG_HELP = 'configuration file (default: $MAILBRIDGE_CONFIG or ~/.config/mailbridge/config.json)';
+import { CONFIG_HELP, collect } from './options.ts';
 
 interface VerifyFlags {
   config?: string;
@@ -43,14 +42,6 @@ async function readTokenFile(path: string): Promise<string> {
   if (!token || /\s/.test(token)) throw new Error(`${path === '-' ? 'standard input' : path} should hold one access token on one line`);
   return token;
 }
-
-const collect = (value: string, previous: string[] = []) => [
-  ...previous,
-  ...value
-    .split(',')
-    .map((v) => v.trim())
-    .filter(Boolean),
-];
 
 export function registerVerifyCommand(program: Command): void {
   program
