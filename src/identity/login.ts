@@ -13,7 +13,7 @@ import type { GrantMeta, GrantSecrets, TokenStore } from '../store/token-store.t
 import { aadstsCodeOf, explainAadsts } from './explanations.ts';
 import { resolveGrant, type ResolvedGrant } from './grants.ts';
 import { msalApp } from './msal-apps.ts';
-import { classifyFailure, TokenError } from './token-errors.ts';
+import { classifyFailure, explanationContextOf, TokenError } from './token-errors.ts';
 import { MailbridgeError } from '../errors.ts';
 
 /**
@@ -231,13 +231,7 @@ export async function login(loaded: LoadedConfig, store: TokenStore, address: st
   } catch (err) {
     if (err instanceof TokenError || err instanceof LoginError) throw err;
     if (isDeclined(err)) throw consentDeclined(grant);
-    const failure = await classifyFailure(err, {
-      clientId: grant.app.clientId,
-      tenant: grant.app.tenant,
-      appName: grant.appName,
-      mailbox: grant.address,
-      cloudPortal: grant.cloud.portal,
-    });
+    const failure = await classifyFailure(err, explanationContextOf(grant));
     throw new TokenError(
       failure.transient ? 'unavailable' : 'broken_configuration',
       grant.address,

@@ -3,6 +3,7 @@
 import type { Explanation, ExplanationContext } from './explanations.ts';
 import { MailbridgeError } from '../errors.ts';
 import type { IdentityEndpointError } from './https-network-client.ts';
+import type { ResolvedGrant } from './grants.ts';
 
 export type TokenErrorCode = 'not_configured' | 'needs_sign_in' | 'broken_configuration' | 'unavailable';
 
@@ -37,6 +38,11 @@ function isIdentityEndpointError(err: unknown): err is IdentityEndpointError {
 }
 
 /** What an msal-node (or network) failure means for the grant. */
+/** What an explanation of a failed sign-in or refresh may name about the grant: its app, tenant, mailbox and portal. */
+export function explanationContextOf(grant: ResolvedGrant): ExplanationContext {
+  return { clientId: grant.app.clientId, tenant: grant.app.tenant, appName: grant.appName, mailbox: grant.address, cloudPortal: grant.cloud.portal };
+}
+
 export async function classifyFailure(err: unknown, ctx: ExplanationContext): Promise<ClassifiedFailure> {
   if (isIdentityEndpointError(err)) return { transient: true, summary: err.message };
   // The explanations (every AADSTS code's title and fix) load only when something failed.

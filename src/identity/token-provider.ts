@@ -11,7 +11,7 @@ import type { StatusChange } from './alerts.ts';
 import { resolveGrant, type ResolvedGrant } from './grants.ts';
 import type { MsalApp } from './msal-apps.ts';
 import { isMailbridgeError } from '../errors.ts';
-import { classifyFailure, TokenError } from './token-errors.ts';
+import { classifyFailure, explanationContextOf, TokenError } from './token-errors.ts';
 
 // Through getBuiltinModule: an ESM import of node:crypto also loads WebCrypto, on every `mailbridge token`.
 const { randomUUID } = process.getBuiltinModule('node:crypto');
@@ -192,11 +192,7 @@ export class TokenProvider {
         // configuration's, not the grant's: said as it is, and not recorded as the grant's status.
         if (err instanceof TokenError || (isMailbridgeError(err) && err.code === 'config_invalid')) throw err;
         const failure = await classifyFailure(err, {
-          clientId: grant.app.clientId,
-          tenant: grant.app.tenant,
-          appName: grant.appName,
-          mailbox: grant.address,
-          cloudPortal: grant.cloud.portal,
+          ...explanationContextOf(grant),
           // The configured cloud's hosts, so a fix names the cloud in use (a national cloud, the emulator).
           cloud: grant.cloud,
         });

@@ -1,7 +1,7 @@
 // Admin consent (the /adminconsent endpoint): an administrator grants an app its permissions for
 // the whole organisation.
 import { hidden, html, layout, type RenderedPage } from './layout.ts';
-import type { ListedPermission } from './consent.ts';
+import { consentButtons, permissionList, type ListedPermission } from './consent.ts';
 
 export function adminConsentPage(o: { action: string; ctx: string; appName: string; upn: string; permissions: ListedPermission[] }): RenderedPage {
   return layout({
@@ -13,19 +13,14 @@ export function adminConsentPage(o: { action: string; ctx: string; appName: stri
       <p>Accept for your organization</p>
       <p><strong id="appName">${o.appName}</strong><br /><small>unverified</small></p>
       <p>This app would like to:</p>
-      <ul class="permissions" id="permissions">
-        ${o.permissions.map((p) => html`<li>${p.title}<small>${p.scope}</small></li> `)}
-      </ul>
+      ${permissionList(o.permissions)}
       <p>
         <small
           >If you accept, this app will get access to the specified resources for all users in your organization. No one else will be prompted to review these
           permissions.</small
         >
       </p>
-      <div class="buttons">
-        <button type="submit" name="action" value="cancel" id="idBtn_Back">Cancel</button>
-        <button type="submit" name="action" value="accept" class="primary" id="idBtn_Accept">Accept</button>
-      </div>
+      ${consentButtons()}
     </form>`,
   });
 }

@@ -9,10 +9,18 @@ export interface ListedPermission {
   scope: string;
 }
 
-function permissionList(permissions: ListedPermission[]) {
+export function permissionList(permissions: ListedPermission[]) {
   return html`<ul class="permissions" id="permissions">
     ${permissions.map((p) => html`<li>${p.title}<small>${p.scope}</small></li> `)}
   </ul>`;
+}
+
+/** Cancel and Accept, as both consent prompts (the user's and the admin's) end. */
+export function consentButtons() {
+  return html`<div class="buttons">
+    <button type="submit" name="action" value="cancel" id="idBtn_Back">Cancel</button>
+    <button type="submit" name="action" value="accept" class="primary" id="idBtn_Accept">Accept</button>
+  </div>`;
 }
 
 export function consentPage(o: {
@@ -40,10 +48,7 @@ export function consentPage(o: {
           change these permissions at https://myapps.microsoft.com.</small
         >
       </p>
-      <div class="buttons">
-        <button type="submit" name="action" value="cancel" id="idBtn_Back">Cancel</button>
-        <button type="submit" name="action" value="accept" class="primary" id="idBtn_Accept">Accept</button>
-      </div>
+      ${consentButtons()}
     </form>`,
   });
 }
