@@ -39,6 +39,8 @@ interface Cached {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long a refusal is given again without asking (see #refused). */
+const REFUSAL_MEMORY_MS = 5 * 60_000;
 
 export class TokenProvider {
   readonly #loaded: LoadedConfig;
@@ -55,6 +57,14 @@ export class TokenProvider {
   /** Tokens a server refused (invalidate): never served again from the store. */
   readonly #rejected = new Set<string>();
   readonly #inflight = new Map<string, Promise<void>>();
+  /**
+   * The last refusal this process got for a grant, with the record's version it wrote: while the
+   * record is unchanged (no new sign-in) and for at most REFUSAL_MEMORY_MS, asking again would only
+   * be refused again, so every protocol of a `verify`, or a proxy's next client, gets the same
+   * answer instead of another request to the identity platform. After that, a real attempt again:
+   * consent granted in the meantime is noticed without a restart.
+   */
+  readonly #refused = new Map<string, { error: TokenError; version: number; until: number }>();
   /** One msal-node application per app registration, reused (its cache is replaced per refresh). */
   readonly #apps = new Map<string, Promise<MsalApp>>();
   /** Which grant's record (and version) each app's cache holds, so an unchanged one is not reloaded. */
@@ -121,7 +131,9 @@ export class TokenProvider {
   async #obtain(grant: ResolvedGrant, protocol: Protocol, key: string): Promise<void> {
     // A fresh token in the store needs no lease: taking one is a write (and, in a short-lived
     // `mailbridge token`, a WAL checkpoint on close) that only a refresh has to pay for.
-    if (this.#takeStored(await this.#read(grant.address), protocol, key)) return;
+    const current = await this.#read(grant.address);
+    this.#throwIfRefused(grant, current);
+    if (this.#takeStored(current, protocol, key)) return;
     const lease = `refresh:${grant.address.toLowerCase()}`;
     const deadline = this.#now() + this.#leaseMs * 2;
     for (;;) {
@@ -129,6 +141,7 @@ export class TokenProvider {
       try {
         // Read after taking the lease: a refresh another process finished just before is seen.
         const record = await this.#read(grant.address);
+        this.#throwIfRefused(grant, record);
         if (this.#takeStored(record, protocol, key)) return;
         if (grant.delegated && !record?.secrets.msalCache) {
           throw new TokenError('needs_sign_in', grant.address, `${grant.address} has no grant yet: run \`mailbridge login ${grant.address}\``);
@@ -206,14 +219,18 @@ export class TokenProvider {
           : failure.explanation?.health === 'needs_sign_in'
             ? 'needs_sign_in'
             : 'broken_configuration';
-        if (!failure.transient) await this.#markFailed(grant, status, failure.summary, failure.aadsts, record);
         const fix = failure.explanation ? ` ${failure.explanation.fix}` : '';
-        throw new TokenError(
+        const error = new TokenError(
           failure.transient ? 'unavailable' : status === 'needs_sign_in' ? 'needs_sign_in' : 'broken_configuration',
           grant.address,
           `${grant.address}: ${failure.summary}.${fix}`,
           failure.explanation,
         );
+        if (!failure.transient) {
+          const version = await this.#markFailed(grant, status, failure.summary, failure.aadsts, record);
+          if (version !== undefined) this.#refused.set(grant.address.toLowerCase(), { error, version, until: this.#now() + REFUSAL_MEMORY_MS });
+        }
+        throw error;
       }
     }
   }
@@ -280,13 +297,28 @@ export class TokenProvider {
     throw new TokenError('unavailable', grant.address, `could not save the refreshed tokens of ${grant.address}: the store kept changing`);
   }
 
-  async #markFailed(grant: ResolvedGrant, status: GrantStatus, reason: string, aadsts: number | undefined, record: GrantRecord | undefined): Promise<void> {
+  /** Throws the refusal this process already got for the grant, while its record is as that refusal left it. */
+  #throwIfRefused(grant: ResolvedGrant, record: GrantRecord | undefined): void {
+    const refused = this.#refused.get(grant.address.toLowerCase());
+    if (!refused) return;
+    if (record?.version === refused.version && this.#now() < refused.until) throw refused.error;
+    this.#refused.delete(grant.address.toLowerCase());
+  }
+
+  async #markFailed(
+    grant: ResolvedGrant,
+    status: GrantStatus,
+    reason: string,
+    aadsts: number | undefined,
+    record: GrantRecord | undefined,
+  ): Promise<number | undefined> {
     // Tokens this process remembers for the grant are not served any more either (a long-running proxy).
     const prefix = `${grant.address.toLowerCase()}\u0000`;
     for (const key of this.#memory.keys()) if (key.startsWith(prefix)) this.#memory.delete(key);
     const meta: GrantMeta = { ...(record?.meta ?? this.#newMeta(grant)), status, reason, ...(aadsts !== undefined ? { aadsts } : {}) };
-    await this.#save(grant, meta, record?.secrets ?? { accessTokens: {} }, record);
+    const version = await this.#save(grant, meta, record?.secrets ?? { accessTokens: {} }, record);
     this.#statusChanged(grant, record?.meta.status ?? 'unknown', meta);
+    return version;
   }
 
   #statusChanged(grant: ResolvedGrant, from: GrantStatus, meta: GrantMeta): void {
