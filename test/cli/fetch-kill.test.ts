@@ -11,11 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../../src/config/load.ts';
-import { loadKey } from '../../src/store/encryption.ts';
-import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
-import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/identity-config.ts';
+import { writeTestConfig, type TestConfig, signInConfigured } from '../helpers/identity-config.ts';
 import { MAILBRIDGE_CLI, runCli } from '../helpers/cli.ts';
 
 /** A TCP relay to `port` that passes at most `budget` bytes from the server to each client (everything the other way). */
@@ -64,10 +61,7 @@ describe('mailbridge fetch --delete killed with SIGKILL, then run again', () => 
     emu = await startTestEmulator();
     cfg = await writeTestConfig(emu);
     out = await mkdtemp(join(tmpdir(), 'mailbridge-fetch-kill-'));
-    const loaded = await loadConfig(cfg.file, {});
-    const store = await SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), await loadKey(join(loaded.dataDir, 'key'), {}));
-    await signInMailbox(emu, loaded, store, 'alice@contoso.com');
-    await store.close();
+    await signInConfigured(emu, cfg.file, 'alice@contoso.com');
   });
   after(async () => {
     await emu.close();

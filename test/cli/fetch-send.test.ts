@@ -6,14 +6,11 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../../src/config/load.ts';
-import { loadKey } from '../../src/store/encryption.ts';
-import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
 import { fetchMailbox } from '../../src/cli/fetch-command.ts';
 import { openIdentity } from '../../src/cli/identity-context.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
 import { settledMemoryBytes } from '../helpers/memory.ts';
-import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/identity-config.ts';
+import { writeTestConfig, type TestConfig, signInConfigured } from '../helpers/identity-config.ts';
 import { runCli } from '../helpers/cli.ts';
 
 const cli = (args: string[]) => runCli(args);
@@ -26,10 +23,7 @@ describe('mailbridge fetch and send (against the emulator)', () => {
     emu = await startTestEmulator();
     cfg = await writeTestConfig(emu);
     out = await mkdtemp(join(tmpdir(), 'mailbridge-fetch-'));
-    const loaded = await loadConfig(cfg.file, {});
-    const store = await SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), await loadKey(join(loaded.dataDir, 'key'), {}));
-    await signInMailbox(emu, loaded, store, 'alice@contoso.com');
-    await store.close();
+    await signInConfigured(emu, cfg.file, 'alice@contoso.com');
   });
   after(async () => {
     await emu.close();

@@ -7,11 +7,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../../src/config/load.ts';
-import { loadKey } from '../../src/store/encryption.ts';
-import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
-import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/identity-config.ts';
+import { writeTestConfig, type TestConfig, signInConfigured } from '../helpers/identity-config.ts';
 import { runCli } from '../helpers/cli.ts';
 
 describe('mailbridge fetch: what earlier runs fetched, --folder, --json', () => {
@@ -22,10 +19,7 @@ describe('mailbridge fetch: what earlier runs fetched, --folder, --json', () => 
     emu = await startTestEmulator();
     cfg = await writeTestConfig(emu);
     out = await mkdtemp(join(tmpdir(), 'mailbridge-fetch-state-'));
-    const loaded = await loadConfig(cfg.file, {});
-    const store = await SqliteTokenStore.open(join(loaded.dataDir, 'tokens.db'), await loadKey(join(loaded.dataDir, 'key'), {}));
-    await signInMailbox(emu, loaded, store, 'alice@contoso.com');
-    await store.close();
+    await signInConfigured(emu, cfg.file, 'alice@contoso.com');
   });
   after(async () => {
     await emu.close();

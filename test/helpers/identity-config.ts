@@ -5,8 +5,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_IDS } from '../../src/emulator/scenario/default.ts';
 import { get } from 'node:http';
-import type { LoadedConfig } from '../../src/config/load.ts';
+import { loadConfig, type LoadedConfig } from '../../src/config/load.ts';
 import { login } from '../../src/identity/login.ts';
+import { openStores } from '../../src/store/open-stores.ts';
 import type { TokenStore } from '../../src/store/token-store.ts';
 import { appById, userByUpn, type TestEmulator } from './emulator.ts';
 import { signIn } from './browserless.ts';
@@ -73,4 +74,15 @@ export async function signInMailbox(emu: TestEmulator, loaded: LoadedConfig, sto
       });
     },
   });
+}
+
+/** Signs `mailbox` in for the configuration in `configFile`, through its own store (the way a CLI test starts). */
+export async function signInConfigured(emu: TestEmulator, configFile: string, mailbox: string): Promise<void> {
+  const loaded = await loadConfig(configFile, {});
+  const stores = await openStores(loaded, { env: {} });
+  try {
+    await signInMailbox(emu, loaded, stores.tokens, mailbox);
+  } finally {
+    await stores.close();
+  }
 }
