@@ -2,38 +2,25 @@
 // Each case is produced through the emulator's admin API (or a token file another tool wrote) and
 // read back from `--json`, as in verify.test.ts.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { z } from 'zod';
 import { loadConfig } from '../../src/config/load.ts';
-import type { configSchema, Protocol } from '../../src/config/schema.ts';
 import { DEFAULT_IDS, generateSecretValue } from '../../src/emulator/scenario/default.ts';
 import { loadKey } from '../../src/store/encryption.ts';
 import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
-import type { CauseId, ProtocolReport, VerifyReport } from '../../src/verify/types.ts';
-import { runCli, type CliRun } from '../helpers/cli.ts';
+import type { VerifyReport } from '../../src/verify/types.ts';
+import { runCli } from '../helpers/cli.ts';
+import { configVariant, failedWith, protocolOf, SERVICE_SP, VERIFY_ENV, type ConfigJson, type VerifyRun } from './harness.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
 import { signInMailbox, writeTestConfig, type TestConfig } from '../helpers/identity-config.ts';
 
-const ENV: NodeJS.ProcessEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS' && k !== 'MAILBRIDGE_CONFIG' && !k.startsWith('MAILBRIDGE__')),
-);
-
-const SERVICE_SP = 'b07c5e9b-3d8f-4b2a-8c4e-6f8d2b4a7c04';
 /** An app with POP3 and SMTP application permissions only: no IMAP role to check with. */
 const NO_IMAP = { clientId: '6a8c0e2f-5b7d-4e9f-8a1b-2c3d4e5f6a57', sp: '7b9d1f3a-6c8e-4f0a-9b2c-3d4e5f6a7b68', secret: generateSecretValue() };
 const SUPPORT = 'support@contoso.com';
 const ALICE = 'alice@contoso.com';
 const BOB = 'bob@contoso.com';
-
-interface Run extends CliRun {
-  report?: VerifyReport;
-}
-
-type ConfigInput = z.input<typeof configSchema>;
-type ConfigJson = ConfigInput & Required<Pick<ConfigInput, 'clouds' | 'apps' | 'mailboxes'>>;
 
 describe('mailbridge verify: the sharp edges of issue 12', () => {
   let emu: TestEmulator;
@@ -41,19 +28,7 @@ describe('mailbridge verify: the sharp edges of issue 12', () => {
   const cleanup: string[] = [];
   const stores: SqliteTokenStore[] = [];
 
-  async function variant(from: string, change: (config: ConfigJson) => void): Promise<string> {
-    const config = JSON.parse(await readFile(from, 'utf8')) as ConfigJson;
-    for (const app of Object.values(config.apps)) {
-      if (app.certificate)
-        app.certificate = { certFile: resolve(dirname(from), app.certificate.certFile), keyFile: resolve(dirname(from), app.certificate.keyFile) };
-    }
-    change(config);
-    const dir = await mkdtemp(join(tmpdir(), 'mailbridge-verify-edges-'));
-    cleanup.push(dir);
-    const file = join(dir, 'config.json');
-    await writeFile(file, JSON.stringify(config, null, 2), { mode: 0o600 });
-    return file;
-  }
+  const variant = (from: string, change: (config: ConfigJson) => void) => configVariant(from, change, cleanup);
 
   async function signIn(configFile: string, mailbox: string): Promise<void> {
     const loaded = await loadConfig(configFile, {});
@@ -62,26 +37,10 @@ describe('mailbridge verify: the sharp edges of issue 12', () => {
     await signInMailbox(emu, loaded, store, mailbox, mailbox);
   }
 
-  async function verify(args: string[], configFile = base.file, stdin?: string): Promise<Run> {
-    const run: Run = await runCli(['verify', ...args, '--config', configFile], { env: ENV, ...(stdin === undefined ? {} : { stdin }) });
+  async function verify(args: string[], configFile = base.file, stdin?: string): Promise<VerifyRun> {
+    const run: VerifyRun = await runCli(['verify', ...args, '--config', configFile], { env: VERIFY_ENV, ...(stdin === undefined ? {} : { stdin }) });
     if (args.includes('--json') && run.stdout.trim().startsWith('{')) run.report = JSON.parse(run.stdout) as VerifyReport;
     return run;
-  }
-
-  function protocolOf(run: Run, protocol: Protocol): ProtocolReport {
-    assert.ok(run.report, `no JSON report; exit ${run.code}\n${run.stdout}\n${run.stderr}`);
-    const result = run.report.protocols[protocol];
-    assert.ok(result, `no ${protocol} in the report`);
-    return result;
-  }
-
-  function failedWith(run: Run, protocol: Protocol, id: CauseId, step?: string) {
-    const result = protocolOf(run, protocol);
-    assert.equal(result.ok, false, JSON.stringify(result, null, 2));
-    assert.equal(result.cause?.id, id, JSON.stringify(result, null, 2));
-    if (step) assert.equal(result.steps.find((s) => !s.ok)?.name, step, JSON.stringify(result.steps, null, 2));
-    assert.equal(run.code, 1);
-    return result.cause;
   }
 
   before(async () => {

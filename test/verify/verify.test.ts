@@ -4,14 +4,13 @@
 // store) and verify must name it with the fix and the admin's ids. After every run the tokens the
 // run used are fetched from the token provider and searched for in stdout and stderr.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
-import type { z } from 'zod';
-import type { configSchema, Protocol } from '../../src/config/schema.ts';
+import type { Protocol } from '../../src/config/schema.ts';
 import { DEFAULT_IDS, generateSecretValue } from '../../src/emulator/scenario/default.ts';
 import { TokenProvider } from '../../src/identity/token-provider.ts';
 import { encodeXoauth2 } from '../../src/net/sasl-xoauth2.ts';
@@ -19,29 +18,17 @@ import { loadKey } from '../../src/store/encryption.ts';
 import { SqliteTokenStore } from '../../src/store/sqlite-token-store.ts';
 import { createAuthority } from '../../src/tls/certificates.ts';
 import { renderText } from '../../src/verify/render.ts';
-import type { CauseId, ProtocolReport, VerifyReport } from '../../src/verify/types.ts';
-import { runCli, type CliRun } from '../helpers/cli.ts';
+import type { VerifyReport } from '../../src/verify/types.ts';
+import { runCli } from '../helpers/cli.ts';
+import { configVariant, failedWith, protocolOf, SERVICE_SP, VERIFY_ENV, type ConfigJson, type VerifyRun } from './harness.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.ts';
 import { writeTestConfig, type TestConfig, signInMailbox } from '../helpers/identity-config.ts';
 import { SCOPES, userToken } from '../helpers/mail-tokens.ts';
 
-const ENV: NodeJS.ProcessEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS' && k !== 'MAILBRIDGE_CONFIG' && !k.startsWith('MAILBRIDGE__')),
-);
-
-const SERVICE_SP = 'b07c5e9b-3d8f-4b2a-8c4e-6f8d2b4a7c04';
 const LIMITED = { clientId: '2c4e6a8b-1d3f-4a5b-9c7d-8e0f2a4b6c13', sp: '3d5f7b9c-2e4a-4b6c-8d0e-9f1a3b5c7d24', secret: generateSecretValue() };
 const ALICE = 'alice@contoso.com';
 const SUPPORT = 'support@contoso.com';
 const BOB = 'bob@contoso.com';
-
-interface Run extends CliRun {
-  report?: VerifyReport;
-}
-
-type ConfigInput = z.input<typeof configSchema>;
-/** The configuration file's JSON as writeTestConfig writes it (with these records), as the variants below change it. */
-type ConfigJson = ConfigInput & Required<Pick<ConfigInput, 'clouds' | 'apps' | 'mailboxes'>>;
 
 describe('mailbridge verify', () => {
   let emu: TestEmulator;
@@ -63,21 +50,7 @@ describe('mailbridge verify', () => {
     return { store, loaded };
   }
 
-  /** A copy of a configuration with some changes; the data folder (token store) stays shared. */
-  async function variant(from: string, change: (config: ConfigJson) => void): Promise<string> {
-    const config = JSON.parse(await readFile(from, 'utf8')) as ConfigJson;
-    // Files named relative to the original (certificates, CA) stay where they are.
-    for (const app of Object.values(config.apps)) {
-      if (app.certificate)
-        app.certificate = { certFile: resolve(dirname(from), app.certificate.certFile), keyFile: resolve(dirname(from), app.certificate.keyFile) };
-    }
-    change(config);
-    const dir = await mkdtemp(join(tmpdir(), 'mailbridge-verify-'));
-    cleanup.push(dir);
-    const file = join(dir, 'config.json');
-    await writeFile(file, JSON.stringify(config, null, 2), { mode: 0o600 });
-    return file;
-  }
+  const variant = (from: string, change: (config: ConfigJson) => void) => configVariant(from, change, cleanup);
 
   async function signInAs(configFile: string, mailbox: string, upn: string): Promise<void> {
     const { loaded, store } = await storeFor(configFile);
@@ -85,8 +58,8 @@ describe('mailbridge verify', () => {
   }
 
   /** Runs `mailbridge verify`, then checks that no token the run used appears in its output. */
-  async function verify(args: string[], configFile = base.file, stdin?: string): Promise<Run> {
-    const run: Run = await runCli(['verify', ...args, '--config', configFile], { env: ENV, ...(stdin === undefined ? {} : { stdin }) });
+  async function verify(args: string[], configFile = base.file, stdin?: string): Promise<VerifyRun> {
+    const run: VerifyRun = await runCli(['verify', ...args, '--config', configFile], { env: VERIFY_ENV, ...(stdin === undefined ? {} : { stdin }) });
     runs++;
     if (args.includes('--json') && run.stdout.trim().startsWith('{')) run.report = JSON.parse(run.stdout) as VerifyReport;
     // The tokens the run obtained are the ones now in the store: a new provider hands them out.
@@ -113,24 +86,6 @@ describe('mailbridge verify', () => {
       tokensChecked++;
     }
     return run;
-  }
-
-  function protocolOf(run: Run, protocol: Protocol): ProtocolReport {
-    assert.ok(run.report, `no JSON report; exit ${run.code}\n${run.stdout}\n${run.stderr}`);
-    const result = run.report.protocols[protocol];
-    assert.ok(result, `no ${protocol} in the report`);
-    return result;
-  }
-
-  /** The protocol failed with this cause; returns the cause for more checks. */
-  function failedWith(run: Run, protocol: Protocol, id: CauseId, step?: string) {
-    const result = protocolOf(run, protocol);
-    assert.equal(result.ok, false, JSON.stringify(result, null, 2));
-    assert.equal(result.cause?.id, id, JSON.stringify(result, null, 2));
-    if (step) assert.equal(result.steps.find((s) => !s.ok)?.name, step, JSON.stringify(result.steps, null, 2));
-    assert.equal(run.code, 1);
-    assert.equal(run.report!.ok, false);
-    return result.cause;
   }
 
   before(async () => {
